@@ -1,0 +1,271 @@
+//! Convolution (im2col + GEMM) and 2x2 max pooling, NHWC / HWIO.
+//!
+//! im2col lays the receptive field of output pixel `(n, oy, ox)` out as row
+//! `(n * ho + oy) * wo + ox` of a `[n * ho * wo, kh * kw * c]` matrix, columns in
+//! `(ky, kx, c)` order, which is exactly the row order of an HWIO kernel viewed
+//! as `[kh * kw * c, f]`. The convolution is then one GEMM, and its gradients two.
+
+use super::{host, Real};
+use crate::backend::{Conv2dGrads, Padding};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    f: usize,
+    ho: usize,
+    wo: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
+impl Geometry {
+    fn new(op: &'static str, x: &Tensor, w: &Tensor, padding: Padding) -> Result<Self> {
+        let (n, h, wd, c) = match *x.shape() {
+            [n, h, w, c] => (n, h, w, c),
+            _ => return Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
+        };
+        let (kh, kw, kc, f) = match *w.shape() {
+            [kh, kw, kc, f] => (kh, kw, kc, f),
+            _ => return Err(Error::shape(op, "kernel as [kh, kw, c, f]", w.shape())),
+        };
+        if kc != c {
+            return Err(Error::shape(op, format!("kernel in-channels {c}"), w.shape()));
+        }
+        let (ho, wo, pad_top, pad_left) = match padding {
+            Padding::Same => (h, wd, (kh - 1) / 2, (kw - 1) / 2),
+            Padding::Valid => {
+                if h < kh || wd < kw {
+                    return Err(Error::shape(
+                        op,
+                        format!("an input of at least {kh}x{kw} for \"valid\" padding"),
+                        x.shape(),
+                    ));
+                }
+                (h - kh + 1, wd - kw + 1, 0, 0)
+            }
+        };
+        Ok(Geometry {
+            n,
+            h,
+            w: wd,
+            c,
+            kh,
+            kw,
+            f,
+            ho,
+            wo,
+            pad_top,
+            pad_left,
+        })
+    }
+
+    fn rows(&self) -> usize {
+        self.n * self.ho * self.wo
+    }
+
+    fn patch(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    /// Calls `f(col_offset, x_offset)` for every in-bounds `(ky, kx)` of output
+    /// pixel `(b, oy, ox)`; each names `c` contiguous elements.
+    #[inline]
+    fn for_each_tap(&self, b: usize, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
+        for ky in 0..self.kh {
+            let iy = (oy + ky) as isize - self.pad_top as isize;
+            if iy < 0 || iy >= self.h as isize {
+                continue;
+            }
+            for kx in 0..self.kw {
+                let ix = (ox + kx) as isize - self.pad_left as isize;
+                if ix < 0 || ix >= self.w as isize {
+                    continue;
+                }
+                let col = (ky * self.kw + kx) * self.c;
+                let xo = ((b * self.h + iy as usize) * self.w + ix as usize) * self.c;
+                f(col, xo);
+            }
+        }
+    }
+}
+
+fn im2col<T: Real>(g: &Geometry, x: &[T]) -> Vec<T> {
+    let p = g.patch();
+    let mut cols = vec![T::zero(); g.rows() * p];
+    let mut row = 0;
+    for b in 0..g.n {
+        for oy in 0..g.ho {
+            for ox in 0..g.wo {
+                let dst = &mut cols[row * p..(row + 1) * p];
+                g.for_each_tap(b, oy, ox, |col, xo| dst[col..col + g.c].copy_from_slice(&x[xo..xo + g.c]));
+                row += 1;
+            }
+        }
+    }
+    cols
+}
+
+fn col2im<T: Real>(g: &Geometry, cols: &[T]) -> Vec<T> {
+    let p = g.patch();
+    let mut dx = vec![T::zero(); g.n * g.h * g.w * g.c];
+    let mut row = 0;
+    for b in 0..g.n {
+        for oy in 0..g.ho {
+            for ox in 0..g.wo {
+                let src = &cols[row * p..(row + 1) * p];
+                g.for_each_tap(b, oy, ox, |col, xo| {
+                    for (d, &s) in dx[xo..xo + g.c].iter_mut().zip(&src[col..col + g.c]) {
+                        *d += s;
+                    }
+                });
+                row += 1;
+            }
+        }
+    }
+    dx
+}
+
+/// `c = op(a) * op(b)` on raw slices (row-major, transposes as strides).
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: Real>(m: usize, k: usize, n: usize, a: &[T], ta: bool, b: &[T], tb: bool, c: &mut [T]) {
+    debug_assert_eq!(a.len(), m * k);
+    debug_assert_eq!(b.len(), k * n);
+    debug_assert_eq!(c.len(), m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(T::zero());
+        return;
+    }
+    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: lengths checked above; strides stay inside each buffer.
+    unsafe {
+        T::gemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, T::zero(), c.as_mut_ptr(), n as isize, 1);
+    }
+}
+
+/// Stride-1 convolution with bias.
+pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> Result<Tensor> {
+    const OP: &str = "conv2d";
+    let g = Geometry::new(OP, x, w, padding)?;
+    if b.shape() != [g.f] {
+        return Err(Error::shape(OP, [g.f], b.shape()));
+    }
+    let (xv, wv, bv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(b, OP)?);
+    let cols = im2col(&g, xv);
+    let mut y = vec![T::zero(); g.rows() * g.f];
+    gemm_into(g.rows(), g.patch(), g.f, &cols, false, wv, false, &mut y);
+    if g.f > 0 {
+        for row in y.chunks_exact_mut(g.f) {
+            for (o, &bb) in row.iter_mut().zip(bv) {
+                *o += bb;
+            }
+        }
+    }
+    Ok(T::wrap(&[g.n, g.ho, g.wo, g.f], y))
+}
+
+/// Gradients of [`conv2d`].
+pub fn conv2d_backward<T: Real>(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    padding: Padding,
+    need_dx: bool,
+) -> Result<Conv2dGrads> {
+    const OP: &str = "conv2d_backward";
+    let g = Geometry::new(OP, x, w, padding)?;
+    if dy.shape() != [g.n, g.ho, g.wo, g.f] {
+        return Err(Error::shape(OP, [g.n, g.ho, g.wo, g.f], dy.shape()));
+    }
+    let (xv, wv, dv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(dy, OP)?);
+    let cols = im2col(&g, xv);
+    // dW [patch, f] = cols^T [patch, rows] * dY [rows, f]
+    let mut dw = vec![T::zero(); g.patch() * g.f];
+    gemm_into(g.patch(), g.rows(), g.f, &cols, true, dv, false, &mut dw);
+    let mut db = vec![T::zero(); g.f];
+    if g.f > 0 {
+        for row in dv.chunks_exact(g.f) {
+            for (o, &d) in db.iter_mut().zip(row) {
+                *o += d;
+            }
+        }
+    }
+    let dx = if need_dx {
+        // dcols [rows, patch] = dY [rows, f] * W^T [f, patch]
+        let mut dcols = cols;
+        gemm_into(g.rows(), g.f, g.patch(), dv, false, wv, true, &mut dcols);
+        Some(T::wrap(x.shape(), col2im(&g, &dcols)))
+    } else {
+        None
+    };
+    Ok(Conv2dGrads {
+        dx,
+        dw: T::wrap(w.shape(), dw),
+        db: T::wrap(&[g.f], db),
+    })
+}
+
+fn pool_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    match *x.shape() {
+        [n, h, w, c] => Ok((n, h, w, c)),
+        _ => Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
+    }
+}
+
+/// For each output element, the flat index into `x` of the first maximum of its window.
+fn pool_argmax<T: Real>(x: &[T], n: usize, h: usize, w: usize, c: usize) -> Vec<usize> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut arg = Vec::with_capacity(n * ho * wo * c);
+    for b in 0..n {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for ch in 0..c {
+                    let at = |dy: usize, dx: usize| ((b * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch;
+                    let mut best = at(0, 0);
+                    for idx in [at(0, 1), at(1, 0), at(1, 1)] {
+                        if x[idx] > x[best] {
+                            best = idx;
+                        }
+                    }
+                    arg.push(best);
+                }
+            }
+        }
+    }
+    arg
+}
+
+/// 2x2 max pooling, stride 2, "valid".
+pub fn max_pool2d<T: Real>(x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "max_pool2d";
+    let (n, h, w, c) = pool_dims(OP, x)?;
+    let xv = host::<T>(x, OP)?;
+    let out = pool_argmax(xv, n, h, w, c).into_iter().map(|i| xv[i]).collect();
+    Ok(T::wrap(&[n, h / 2, w / 2, c], out))
+}
+
+/// Gradient of [`max_pool2d`]: `dy` goes to each window's first maximum.
+pub fn max_pool2d_backward<T: Real>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    const OP: &str = "max_pool2d_backward";
+    let (n, h, w, c) = pool_dims(OP, x)?;
+    if dy.shape() != [n, h / 2, w / 2, c] {
+        return Err(Error::shape(OP, [n, h / 2, w / 2, c], dy.shape()));
+    }
+    let (xv, dv) = (host::<T>(x, OP)?, host::<T>(dy, OP)?);
+    let mut dx = vec![T::zero(); xv.len()];
+    for (i, &d) in pool_argmax(xv, n, h, w, c).into_iter().zip(dv) {
+        dx[i] += d;
+    }
+    Ok(T::wrap(x.shape(), dx))
+}

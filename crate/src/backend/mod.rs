@@ -1,0 +1,245 @@
+//! The compute interface that layers, losses, metrics and optimizers run on.
+//!
+//! A [`Backend`] turns host data into [`Tensor`]s it owns, runs the operations
+//! training needs on them, and reads results back **asynchronously**
+//! ([`Backend::read`]): the CPU backend answers at once, a device backend
+//! (WebGPU, a later issue) maps a staging buffer. Callers never touch a
+//! tensor's storage directly, so a new backend drops in without changing them.
+//!
+//! Shapes follow [`crate::tensor`]'s layout rules. Every operation checks its
+//! operands' shapes and returns [`crate::Error::Shape`] naming itself on a mismatch.
+//!
+//! The backend is chosen at run time with [`select`]: see [`BackendChoice`].
+
+pub mod cpu;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::{Error, Result};
+use crate::optim::UpdateRule;
+use crate::tensor::Tensor;
+
+pub use cpu::CpuBackend;
+
+/// Future returned by [`Backend::read`].
+pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<f32>>> + 'a>>;
+
+/// Which kind of backend a [`Backend`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// ndarray + matrixmultiply on the host.
+    Cpu,
+    /// WebGPU compute shaders.
+    Webgpu,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Webgpu => "webgpu",
+        })
+    }
+}
+
+/// What a caller got: the backend kind and the adapter (device) behind it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BackendInfo {
+    /// The backend kind.
+    pub kind: BackendKind,
+    /// A human-readable adapter or device name (`"host"` for the CPU).
+    pub adapter: String,
+}
+
+/// How to choose a backend at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The fastest available backend that supports the model.
+    #[default]
+    Auto,
+    /// Exactly this backend, or an error if it is unavailable.
+    Force(BackendKind),
+}
+
+impl BackendChoice {
+    /// Reads `FEDWASM_BACKEND` (`cpu`, `webgpu`, `auto`; unset means auto).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("FEDWASM_BACKEND") {
+            Err(_) => Ok(BackendChoice::Auto),
+            Ok(v) => v.parse(),
+        }
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(BackendChoice::Auto),
+            "cpu" => Ok(BackendChoice::Force(BackendKind::Cpu)),
+            "webgpu" => Ok(BackendChoice::Force(BackendKind::Webgpu)),
+            other => Err(Error::invalid(
+                "BackendChoice::from_str",
+                format!("unknown backend {other:?}; expected cpu, webgpu or auto"),
+            )),
+        }
+    }
+}
+
+/// Picks a backend. In this build only the CPU backend exists: `Auto` gives it,
+/// and forcing `webgpu` is an error rather than a silent fallback.
+///
+/// # Errors
+/// [`Error::BackendUnavailable`] when a forced backend cannot be had.
+pub fn select(choice: BackendChoice) -> Result<Box<dyn Backend>> {
+    match choice {
+        BackendChoice::Auto | BackendChoice::Force(BackendKind::Cpu) => Ok(Box::new(CpuBackend::new())),
+        BackendChoice::Force(BackendKind::Webgpu) => Err(Error::BackendUnavailable {
+            backend: "webgpu".into(),
+            reason: "this build of fedwasm has no WebGPU backend yet; use cpu".into(),
+        }),
+    }
+}
+
+/// Convolution padding, as in Keras.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// No padding: output is `input - kernel + 1`.
+    Valid,
+    /// Zero padding so the output has the input's size (stride 1).
+    Same,
+}
+
+/// Result of a loss: the batch-mean loss (a one-element tensor) and its
+/// gradient with respect to the loss input.
+pub struct LossOutput {
+    /// Mean loss over the batch, shape `[1]`.
+    pub loss: Tensor,
+    /// d(mean loss)/d(input), the input's shape.
+    pub grad: Tensor,
+}
+
+/// Gradients of a 2-D convolution.
+pub struct Conv2dGrads {
+    /// d/dx, NHWC; `None` when not requested.
+    pub dx: Option<Tensor>,
+    /// d/dw, HWIO.
+    pub dw: Tensor,
+    /// d/db, `[out_channels]`.
+    pub db: Tensor,
+}
+
+/// The operations training needs. See the module docs for conventions.
+pub trait Backend {
+    /// Which backend and adapter this is.
+    fn info(&self) -> BackendInfo;
+
+    // ---- moving data ----
+    /// A backend tensor holding `data` (row-major) with `shape`.
+    fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor>;
+    /// A backend tensor of zeros.
+    fn zeros(&self, shape: &[usize]) -> Result<Tensor>;
+    /// Reads a tensor back to the host as `f32`. Async: never block on it in wasm.
+    fn read<'a>(&'a self, t: &'a Tensor) -> ReadFuture<'a>;
+
+    // ---- linear algebra ----
+    /// `op(a) * op(b)` where `op(x)` is `x` or `x^T` (`ta`, `tb`); `a`, `b` are 2-D.
+    /// Shapes: `op(a)` is `[m, k]`, `op(b)` is `[k, n]`; the result is `[m, n]`.
+    fn matmul(&self, a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor>;
+    /// `x + bias` broadcast over all leading dimensions; `bias` is `[n]`, `x` is `[.., n]`.
+    fn add_bias(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor>;
+    /// Sum of `dy [.., n]` over all leading dimensions: `[n]` (the bias gradient).
+    fn sum_leading(&self, dy: &Tensor) -> Result<Tensor>;
+
+    // ---- elementwise ----
+    /// `a + b`, equal shapes.
+    fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// `a * b` elementwise, equal shapes.
+    fn mul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// `acc += x` in place, equal sizes.
+    fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()>;
+    /// `max(x, 0)`.
+    fn relu(&self, x: &Tensor) -> Result<Tensor>;
+    /// `dy` where `y > 0`, else 0 (`y` is the ReLU output).
+    fn relu_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor>;
+    /// Softmax over the last axis of `x [.., n]`.
+    fn softmax(&self, x: &Tensor) -> Result<Tensor>;
+    /// `dx = y * (dy - sum(dy * y))` along the last axis (`y` is the softmax output).
+    fn softmax_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor>;
+    /// Inverted-dropout mask of `shape`: `1 / (1 - rate)` where
+    /// [`crate::rng::counter_uniform`]`(seed, stream, i) >= rate`, else 0.
+    fn dropout_mask(&self, shape: &[usize], rate: f32, seed: u64, stream: u32) -> Result<Tensor>;
+
+    // ---- convolution and pooling (NHWC, HWIO) ----
+    /// 2-D convolution, stride 1: `x [n, h, w, c]`, `w [kh, kw, c, f]`, `b [f]`.
+    fn conv2d(&self, x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> Result<Tensor>;
+    /// Gradients of [`Backend::conv2d`] given `dy`; `dx` only when `need_dx`.
+    fn conv2d_backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+        padding: Padding,
+        need_dx: bool,
+    ) -> Result<Conv2dGrads>;
+    /// 2x2 max pooling, stride 2, floor ("valid"): `[n, h/2, w/2, c]`.
+    fn max_pool2d(&self, x: &Tensor) -> Result<Tensor>;
+    /// Routes `dy` to the first maximum of each 2x2 window of `x`.
+    fn max_pool2d_backward(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor>;
+
+    // ---- embeddings and products ----
+    /// Rows `ids [n]` of `table [v, k]`: `[n, k]`. Ids must be whole numbers in `0..v`.
+    fn gather_rows(&self, table: &Tensor, ids: &Tensor) -> Result<Tensor>;
+    /// `out[ids[i]] += dy[i]`: the `[rows, k]` gradient of [`Backend::gather_rows`].
+    fn scatter_add_rows(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<Tensor>;
+    /// Repeats the single row of `v [1, k]` `n` times: `[n, k]`.
+    fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor>;
+    /// Row-wise dot product of `a [n, k]` and `b [n, k]`: `[n, 1]`.
+    fn row_dot(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// Each row `i` of `a [n, k]` times `s[i]` (`s` has `n` elements).
+    fn scale_rows(&self, a: &Tensor, s: &Tensor) -> Result<Tensor>;
+
+    // ---- losses (batch mean, as Keras' default reduction) ----
+    /// Sparse categorical cross-entropy on probabilities `[n, c]` (clipped to
+    /// `[1e-7, 1 - 1e-7]` like Keras) against class ids `[n]`.
+    fn sparse_cross_entropy(&self, probs: &Tensor, labels: &Tensor) -> Result<LossOutput>;
+    /// Softmax fused with cross-entropy on logits `[n, c]`: numerically stable.
+    fn softmax_cross_entropy(&self, logits: &Tensor, labels: &Tensor) -> Result<LossOutput>;
+    /// Mean squared error of `pred` against `target` (equal sizes).
+    fn mean_squared_error(&self, pred: &Tensor, target: &Tensor) -> Result<LossOutput>;
+
+    // ---- metric reductions (sums, shape [1]) ----
+    /// Number of rows of `scores [n, c]` whose first arg-max equals `labels [n]`.
+    fn count_correct(&self, scores: &Tensor, labels: &Tensor) -> Result<Tensor>;
+    /// Number of elements with `|pred - target| <= tol`.
+    fn count_within(&self, pred: &Tensor, target: &Tensor, tol: f32) -> Result<Tensor>;
+    /// `sum((pred - target)^2)`.
+    fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor>;
+
+    // ---- optimizers ----
+    /// One in-place update of `var` by `grad` under `rule` at 1-based `step`
+    /// with learning rate `lr`; `slots` holds the rule's state tensors
+    /// ([`UpdateRule::slot_inits`]), each shaped like `var`.
+    fn optimizer_step(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &Tensor,
+        slots: &mut [Tensor],
+    ) -> Result<()>;
+}
+
+/// Reads a tensor on any backend, blocking: native code and tests only.
+///
+/// # Errors
+/// Whatever [`Backend::read`] reports.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_blocking(backend: &dyn Backend, t: &Tensor) -> Result<Vec<f32>> {
+    pollster::block_on(backend.read(t))
+}

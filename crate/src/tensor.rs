@@ -1,0 +1,219 @@
+//! Dense tensors with explicit shapes.
+//!
+//! # Layout
+//! A [`Tensor`] is a shape (`Vec<usize>`, outermost dimension first) and a flat
+//! buffer in row-major (C) order: element `[i0, i1, .., ik]` of shape
+//! `[d0, d1, .., dk]` sits at `((i0 * d1 + i1) * d2 + ..) * dk + ik`.
+//! Images are NHWC (`[batch, height, width, channels]`); convolution kernels are
+//! HWIO (`[height, width, in_channels, out_channels]`); dense kernels are
+//! `[inputs, outputs]`, as in Keras. Integer data (class labels, embedding ids)
+//! is carried as `f32` holding whole numbers below 2^24.
+//!
+//! The buffer lives wherever the backend that made it keeps data: today on the
+//! host in `f32` (training) or `f64` (the gradient checks of the CPU backend).
+//! Read data back through [`crate::backend::Backend::read`], which is async so
+//! device backends fit the same call.
+
+use crate::error::{Error, Result};
+
+/// Floating-point precision of a host tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats: what training runs in.
+    F32,
+    /// 64-bit floats: used by the CPU backend for gradient checks.
+    F64,
+}
+
+/// Where and how a tensor's elements are stored.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TensorData {
+    /// Host memory, 32-bit floats.
+    F32(Vec<f32>),
+    /// Host memory, 64-bit floats.
+    F64(Vec<f64>),
+}
+
+/// A shaped block of floats. See the module docs for the layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: TensorData,
+}
+
+/// Number of elements of `shape` (1 for a scalar `[]`).
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Tensor {
+    /// A host `f32` tensor. Fails if `data.len()` is not the product of `shape`.
+    pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Self> {
+        Self::from_data(shape, TensorData::F32(data))
+    }
+
+    /// A host `f64` tensor. Fails if `data.len()` is not the product of `shape`.
+    pub fn from_f64(shape: &[usize], data: Vec<f64>) -> Result<Self> {
+        Self::from_data(shape, TensorData::F64(data))
+    }
+
+    /// A tensor from any storage, checking the length.
+    pub fn from_data(shape: &[usize], data: TensorData) -> Result<Self> {
+        let len = match &data {
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+        };
+        if len != numel(shape) {
+            return Err(Error::DataLength {
+                op: "Tensor::new",
+                shape: shape.to_vec(),
+                len,
+            });
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data,
+        })
+    }
+
+    /// All zeros in the given precision.
+    pub fn zeros(shape: &[usize], precision: Precision) -> Self {
+        Self::full(shape, 0.0, precision)
+    }
+
+    /// Every element equal to `value`.
+    pub fn full(shape: &[usize], value: f64, precision: Precision) -> Self {
+        let n = numel(shape);
+        let data = match precision {
+            Precision::F32 => TensorData::F32(vec![value as f32; n]),
+            Precision::F64 => TensorData::F64(vec![value; n]),
+        };
+        Tensor {
+            shape: shape.to_vec(),
+            data,
+        }
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The storage precision.
+    pub fn precision(&self) -> Precision {
+        match self.data {
+            TensorData::F32(_) => Precision::F32,
+            TensorData::F64(_) => Precision::F64,
+        }
+    }
+
+    /// The storage.
+    pub fn data(&self) -> &TensorData {
+        &self.data
+    }
+
+    /// Mutable storage (host tensors only).
+    pub fn data_mut(&mut self) -> &mut TensorData {
+        &mut self.data
+    }
+
+    /// Host `f32` elements, if stored that way.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            TensorData::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Host `f64` elements, if stored that way.
+    pub fn as_f64(&self) -> Option<&[f64]> {
+        match &self.data {
+            TensorData::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Copy of the host elements as `f32` (converting from `f64` if needed).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match &self.data {
+            TensorData::F32(v) => v.clone(),
+            TensorData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// Copy of the host elements as `f64`.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match &self.data {
+            TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::F64(v) => v.clone(),
+        }
+    }
+
+    /// The same elements in another precision.
+    pub fn to_precision(&self, precision: Precision) -> Tensor {
+        let data = match precision {
+            Precision::F32 => TensorData::F32(self.to_f32_vec()),
+            Precision::F64 => TensorData::F64(self.to_f64_vec()),
+        };
+        Tensor {
+            shape: self.shape.clone(),
+            data,
+        }
+    }
+
+    /// The same elements viewed with another shape of equal size.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != self.len() {
+            return Err(Error::shape("reshape", &self.shape, shape));
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    /// Element `i` (flat index) as `f64`, for host tensors.
+    pub fn get(&self, i: usize) -> f64 {
+        match &self.data {
+            TensorData::F32(v) => v[i] as f64,
+            TensorData::F64(v) => v[i],
+        }
+    }
+
+    /// Set element `i` (flat index) of a host tensor.
+    pub fn set(&mut self, i: usize, value: f64) {
+        match &mut self.data {
+            TensorData::F32(v) => v[i] = value as f32,
+            TensorData::F64(v) => v[i] = value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_wrong_length() {
+        let err = Tensor::new(&[2, 3], vec![0.0; 5]).unwrap_err();
+        assert!(err.to_string().contains("[2, 3]"), "{err}");
+    }
+
+    #[test]
+    fn reshape_keeps_elements() {
+        let t = Tensor::new(&[2, 3], (0..6).map(|x| x as f32).collect()).unwrap();
+        let r = t.clone().reshape(&[3, 2]).unwrap();
+        assert_eq!(r.as_f32(), t.as_f32());
+        assert!(t.reshape(&[4]).is_err());
+    }
+}
