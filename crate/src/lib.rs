@@ -2,6 +2,9 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod backend;
+pub mod layers;
+pub mod metrics;
+// pub mod model;
 pub mod error;
 pub mod optim;
 pub mod rng;

@@ -1,0 +1,75 @@
+//! Flatten and Reshape: metadata-only layers.
+
+use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::tensor::{numel, Tensor};
+
+/// Reshapes each example; `target: None` flattens.
+pub struct Reshape {
+    pub target: Option<Vec<usize>>,
+}
+
+impl Reshape {
+    fn per_example(&self, input: &[usize]) -> Result<Vec<usize>> {
+        match &self.target {
+            None => Ok(vec![numel(input)]),
+            Some(t) if numel(t) == numel(input) => Ok(t.clone()),
+            Some(t) => Err(Error::shape(
+                "reshape",
+                format!("an input with {} elements", numel(t)),
+                input,
+            )),
+        }
+    }
+}
+
+impl Layer for Reshape {
+    fn params(&self, _inputs: &[Vec<usize>]) -> Result<Vec<ParamSpec>> {
+        Ok(vec![])
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        expect_inputs("reshape", inputs, 1)?;
+        self.per_example(&inputs[0])
+    }
+
+    fn forward(
+        &self,
+        _b: &dyn Backend,
+        _p: &[&Tensor],
+        inputs: &[&Tensor],
+        _m: Mode,
+        _n: u32,
+    ) -> Result<Forward> {
+        let x = inputs[0];
+        let batch = *x
+            .shape()
+            .first()
+            .ok_or_else(|| Error::shape("reshape", "[batch, ..]", x.shape()))?;
+        let mut shape = vec![batch];
+        shape.extend(self.per_example(&x.shape()[1..])?);
+        Ok(Forward::plain(x.clone().reshape(&shape)?))
+    }
+
+    fn backward(
+        &self,
+        _b: &dyn Backend,
+        _p: &[&Tensor],
+        inputs: &[&Tensor],
+        _fwd: &Forward,
+        dy: &Tensor,
+        need: &[bool],
+        _need_params: bool,
+    ) -> Result<Backward> {
+        let dx = if need[0] {
+            Some(dy.clone().reshape(inputs[0].shape())?)
+        } else {
+            None
+        };
+        Ok(Backward {
+            inputs: vec![dx],
+            params: vec![],
+        })
+    }
+}

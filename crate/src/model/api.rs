@@ -1,0 +1,165 @@
+//! The model interface every algorithm trains through, for described
+//! ([`crate::model::GraphModel`]) and hand-written models alike.
+//!
+//! Like TFF's `VariableModel` / `ReconstructionModel` (seed 000), a model owns
+//! its variables, each in one of four groups: global or local (local variables
+//! never leave the client) x trainable or non-trainable. A model without local
+//! variables is a plain `VariableModel`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::data::{Batch, ElementSpec, LabelSpec};
+use crate::error::{Error, Result};
+use crate::layers::Mode;
+use crate::metrics::MetricKind;
+use crate::tensor::Tensor;
+
+/// ReconstructionModel's four variable groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableGroup {
+    /// Aggregated on the server and trained.
+    GlobalTrainable,
+    /// Aggregated on the server, not trained.
+    GlobalNonTrainable,
+    /// Kept on the client, reconstructed by training.
+    LocalTrainable,
+    /// Kept on the client, not trained.
+    LocalNonTrainable,
+}
+
+impl VariableGroup {
+    /// Global (shared with the server)?
+    pub fn is_global(self) -> bool {
+        matches!(self, VariableGroup::GlobalTrainable | VariableGroup::GlobalNonTrainable)
+    }
+
+    /// Trained by gradient descent?
+    pub fn is_trainable(self) -> bool {
+        matches!(self, VariableGroup::GlobalTrainable | VariableGroup::LocalTrainable)
+    }
+}
+
+/// A model variable: full name (`layer/kernel`), shape and group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariableInfo {
+    /// `"<layer>/<param>"` for described models.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Group.
+    pub group: VariableGroup,
+}
+
+/// A batch on a backend: `x [b, ..input_shape]` and labels `y [b]`.
+pub struct DeviceBatch {
+    /// Features.
+    pub x: Tensor,
+    /// Class ids or real targets.
+    pub y: Tensor,
+}
+
+impl DeviceBatch {
+    /// Uploads a host batch to `b`.
+    ///
+    /// # Errors
+    /// Whatever the backend reports.
+    pub fn upload(b: &dyn Backend, batch: &Batch) -> Result<Self> {
+        let host = |t: &Tensor| t.to_f32_vec();
+        Ok(DeviceBatch {
+            x: b.upload(batch.x.shape(), &host(&batch.x))?,
+            y: b.upload(batch.y.shape(), &host(&batch.y))?,
+        })
+    }
+
+    /// Number of examples.
+    pub fn size(&self) -> usize {
+        self.y.len()
+    }
+}
+
+/// What a forward pass returns (TFF's `BatchOutput`).
+pub struct BatchOutput {
+    /// Mean loss over the batch, `[1]`.
+    pub loss: Tensor,
+    /// Model outputs: class scores `[b, classes]` or predictions `[b, 1]`.
+    pub predictions: Tensor,
+    /// Examples in the batch.
+    pub num_examples: usize,
+}
+
+/// The interface of a trainable model. Implement it directly for full control
+/// (seed 002's custom `VariableModel`); [`crate::model::GraphModel`] implements
+/// it from a JSON description.
+pub trait Model {
+    /// The model's name, for messages.
+    fn name(&self) -> &str;
+    /// What one example looks like (TFF's `input_spec`).
+    fn input_spec(&self) -> &ElementSpec;
+    /// Descriptions of the variables, in a fixed order.
+    fn variables(&self) -> &[VariableInfo];
+    /// Current variable values, in [`Model::variables`] order.
+    fn values(&self) -> &[Tensor];
+    /// Mutable variable values, in [`Model::variables`] order.
+    fn values_mut(&mut self) -> &mut [Tensor];
+    /// Metrics the model reports besides `loss`, `num_examples`, `num_batches`.
+    fn metrics(&self) -> &[MetricKind];
+    /// Forward pass: loss and predictions.
+    fn forward(&self, b: &dyn Backend, batch: &DeviceBatch, mode: Mode) -> Result<BatchOutput>;
+    /// Forward pass plus gradients of the mean loss for every variable `i`
+    /// with `wrt[i]` (others `None`).
+    fn forward_backward(
+        &self,
+        b: &dyn Backend,
+        batch: &DeviceBatch,
+        mode: Mode,
+        wrt: &[bool],
+    ) -> Result<(BatchOutput, Vec<Option<Tensor>>)>;
+    /// Re-initialises the variables in `groups` from `seed` (FedRecon resets
+    /// local variables each round).
+    fn reinitialize(&mut self, b: &dyn Backend, groups: &[VariableGroup], seed: u64) -> Result<()>;
+
+    /// True when the model has no local variables (a plain `VariableModel`).
+    fn has_only_global_variables(&self) -> bool {
+        self.variables().iter().all(|v| v.group.is_global())
+    }
+
+    /// Total number of scalar parameters.
+    fn num_parameters(&self) -> usize {
+        self.variables().iter().map(|v| v.shape.iter().product::<usize>()).sum()
+    }
+
+    /// `wrt` mask selecting the variables of `group`.
+    fn mask(&self, group: VariableGroup) -> Vec<bool> {
+        self.variables().iter().map(|v| v.group == group).collect()
+    }
+}
+
+/// Checks that a host batch matches an element spec (shape and labels).
+///
+/// # Errors
+/// [`Error::Shape`] naming the expected and actual per-example shapes.
+pub fn check_batch(model: &str, spec: &ElementSpec, batch: &Batch) -> Result<()> {
+    let n = batch.y.len();
+    let mut expected = vec![n];
+    expected.extend(&spec.x_shape);
+    if batch.x.shape() != expected.as_slice() {
+        return Err(Error::Shape {
+            op: "check_batch",
+            expected: format!("x of shape {expected:?} for model {model}"),
+            got: format!("{:?}", batch.x.shape()),
+        });
+    }
+    if let LabelSpec::Class { num_classes } = spec.label {
+        for (i, y) in batch.y.to_f32_vec().into_iter().enumerate() {
+            if y.fract() != 0.0 || y < 0.0 || y as usize >= num_classes {
+                return Err(Error::invalid(
+                    "check_batch",
+                    format!("label {y} of example {i} is not a class id in 0..{num_classes} (model {model})"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

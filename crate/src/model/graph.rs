@@ -1,0 +1,350 @@
+//! [`GraphModel`]: a [`Model`] built from a [`ModelSpec`].
+//!
+//! Nodes run in description order; each node's output is kept for the
+//! backward pass, which walks the nodes in reverse, sums gradients flowing
+//! into nodes with several consumers, and skips every node that no requested
+//! variable depends on.
+
+use std::collections::BTreeMap;
+
+use super::api::{BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
+use super::partition::{assign, Candidate};
+use super::spec::{LossSpec, ModelSpec, INPUT};
+use crate::backend::{Backend, LossOutput};
+use crate::data::{ElementSpec, LabelSpec};
+use crate::error::{Error, Result};
+use crate::layers::{Forward, Initializer, Layer, Mode};
+use crate::metrics::MetricKind;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Input,
+    Node(usize),
+}
+
+struct Node {
+    layer: Box<dyn Layer>,
+    inputs: Vec<Source>,
+    /// Indices into the model's variables, in the layer's param order.
+    params: Vec<usize>,
+}
+
+/// A model assembled from a declarative description.
+pub struct GraphModel {
+    spec: ModelSpec,
+    element_spec: ElementSpec,
+    nodes: Vec<Node>,
+    output: usize,
+    variables: Vec<VariableInfo>,
+    inits: Vec<Initializer>,
+    values: Vec<Tensor>,
+}
+
+impl GraphModel {
+    /// Builds the model and initialises its variables on `b` from `seed`
+    /// (variable `i` draws from `Rng::derive(seed, i)`).
+    ///
+    /// # Errors
+    /// [`Error::Model`] for unknown or later-defined inputs, duplicate names,
+    /// wrong arity or incompatible shapes; [`Error::Partition`] for a bad partition.
+    pub fn new(spec: ModelSpec, b: &dyn Backend, seed: u64) -> Result<Self> {
+        let model = spec.name.clone();
+        let bad = |detail: String| Error::Model {
+            model: model.clone(),
+            detail,
+        };
+        if spec.layers.is_empty() {
+            return Err(bad("a model needs at least one layer".into()));
+        }
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut shapes: Vec<Vec<usize>> = Vec::new();
+        let mut nodes = Vec::new();
+        let mut variables = Vec::new();
+        let mut inits = Vec::new();
+        let mut candidates = Vec::new();
+        for (i, ns) in spec.layers.iter().enumerate() {
+            if ns.name == INPUT || ns.name.contains('/') || ns.name.is_empty() {
+                return Err(bad(format!("node name {:?} is reserved or contains '/'", ns.name)));
+            }
+            if index.contains_key(ns.name.as_str()) {
+                return Err(bad(format!("two nodes are named {:?}", ns.name)));
+            }
+            let inputs: Vec<Source> = match &ns.inputs {
+                None if i == 0 => vec![Source::Input],
+                None => vec![Source::Node(i - 1)],
+                Some(names) => names
+                    .iter()
+                    .map(|n| match (n.as_str(), index.get(n.as_str())) {
+                        (INPUT, _) => Ok(Source::Input),
+                        (_, Some(&j)) => Ok(Source::Node(j)),
+                        (_, None) => Err(bad(format!(
+                            "node {:?} takes {n:?}, which is not an earlier node or \"input\"",
+                            ns.name
+                        ))),
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            let layer = ns.layer.build(&spec.name, &ns.name)?;
+            if inputs.len() != layer.arity() {
+                return Err(bad(format!(
+                    "node {:?} takes {} input(s), got {}",
+                    ns.name,
+                    layer.arity(),
+                    inputs.len()
+                )));
+            }
+            let in_shapes: Vec<Vec<usize>> = inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => spec.input_shape.clone(),
+                    Source::Node(j) => shapes[*j].clone(),
+                })
+                .collect();
+            let out = layer
+                .output_shape(&in_shapes)
+                .map_err(|e| bad(format!("node {:?}: {e}", ns.name)))?;
+            let mut params = Vec::new();
+            for p in layer.params(&in_shapes)? {
+                params.push(variables.len());
+                variables.push(VariableInfo {
+                    name: format!("{}/{}", ns.name, p.name),
+                    shape: p.shape,
+                    group: VariableGroup::GlobalTrainable,
+                });
+                inits.push(p.init);
+            }
+            index.insert(&ns.name, i);
+            shapes.push(out);
+            nodes.push(Node { layer, inputs, params });
+        }
+        for (ni, node) in nodes.iter().enumerate() {
+            for &v in &node.params {
+                candidates.push((v, ni));
+            }
+        }
+        let cands: Vec<Candidate<'_>> = candidates
+            .iter()
+            .map(|&(v, ni)| Candidate {
+                name: &variables[v].name,
+                layer: &spec.layers[ni].name,
+                trainable: spec.layers[ni].trainable,
+            })
+            .collect();
+        let layer_names: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+        let groups = assign(&spec.name, spec.partition.as_ref(), &layer_names, &cands)?;
+        for (&(v, _), g) in candidates.iter().zip(groups) {
+            variables[v].group = g;
+        }
+        let output = match &spec.output {
+            None => nodes.len() - 1,
+            Some(o) => *index
+                .get(o.as_str())
+                .ok_or_else(|| bad(format!("output node {o:?} does not exist")))?,
+        };
+        Self::check_output(&spec, &shapes[output]).map_err(bad)?;
+        let values = (0..variables.len())
+            .map(|i| b.upload(&variables[i].shape, &inits[i].sample(&variables[i].shape, &mut Rng::derive(seed, i as u64))))
+            .collect::<Result<_>>()?;
+        Ok(GraphModel {
+            element_spec: spec.element_spec(),
+            spec,
+            nodes,
+            output,
+            variables,
+            inits,
+            values,
+        })
+    }
+
+    /// Parses and builds a JSON description.
+    ///
+    /// # Errors
+    /// As [`ModelSpec::from_json`] and [`GraphModel::new`].
+    pub fn from_json(json: &str, b: &dyn Backend, seed: u64) -> Result<Self> {
+        Self::new(ModelSpec::from_json(json)?, b, seed)
+    }
+
+    /// The description this model was built from.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn check_output(spec: &ModelSpec, out: &[usize]) -> std::result::Result<(), String> {
+        match (&spec.loss, &spec.label) {
+            (LossSpec::SparseCategoricalCrossentropy { .. }, LabelSpec::Class { num_classes }) => {
+                if out != [*num_classes] {
+                    return Err(format!(
+                        "the output node gives {out:?} per example; cross-entropy over {num_classes} classes needs [{num_classes}]"
+                    ));
+                }
+            }
+            (LossSpec::MeanSquaredError, LabelSpec::Real) => {
+                if out.iter().product::<usize>() != 1 {
+                    return Err(format!("the output node gives {out:?} per example; mean squared error needs one value"));
+                }
+            }
+            (loss, label) => return Err(format!("loss {loss:?} does not fit labels {label:?}")),
+        }
+        Ok(())
+    }
+
+    fn params_of(&self, node: &Node) -> Vec<&Tensor> {
+        node.params.iter().map(|&v| &self.values[v]).collect()
+    }
+
+    fn run(&self, b: &dyn Backend, x: &Tensor, mode: Mode) -> Result<Vec<Forward>> {
+        let mut outs: Vec<Forward> = Vec::with_capacity(self.nodes.len());
+        for (i, node) in self.nodes.iter().enumerate() {
+            let inputs: Vec<&Tensor> = node
+                .inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => x,
+                    Source::Node(j) => &outs[*j].output,
+                })
+                .collect();
+            let f = node.layer.forward(b, &self.params_of(node), &inputs, mode, i as u32)?;
+            outs.push(f);
+        }
+        Ok(outs)
+    }
+
+    fn loss(&self, b: &dyn Backend, out: &Tensor, y: &Tensor) -> Result<LossOutput> {
+        match self.spec.loss {
+            LossSpec::SparseCategoricalCrossentropy { from_logits: false } => b.sparse_cross_entropy(out, y),
+            LossSpec::SparseCategoricalCrossentropy { from_logits: true } => b.softmax_cross_entropy(out, y),
+            LossSpec::MeanSquaredError => b.mean_squared_error(out, y),
+        }
+    }
+
+    fn check_x(&self, x: &Tensor) -> Result<()> {
+        if x.shape().get(1..) != Some(self.spec.input_shape.as_slice()) {
+            return Err(Error::shape(
+                "GraphModel::forward",
+                format!("x of shape [batch, {:?}] for model {}", self.spec.input_shape, self.spec.name),
+                x.shape(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Model for GraphModel {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn input_spec(&self) -> &ElementSpec {
+        &self.element_spec
+    }
+
+    fn variables(&self) -> &[VariableInfo] {
+        &self.variables
+    }
+
+    fn values(&self) -> &[Tensor] {
+        &self.values
+    }
+
+    fn values_mut(&mut self) -> &mut [Tensor] {
+        &mut self.values
+    }
+
+    fn metrics(&self) -> &[MetricKind] {
+        &self.spec.metrics
+    }
+
+    fn forward(&self, b: &dyn Backend, batch: &DeviceBatch, mode: Mode) -> Result<BatchOutput> {
+        self.check_x(&batch.x)?;
+        let mut outs = self.run(b, &batch.x, mode)?;
+        let predictions = outs.swap_remove(self.output).output;
+        let loss = self.loss(b, &predictions, &batch.y)?.loss;
+        Ok(BatchOutput {
+            loss,
+            predictions,
+            num_examples: batch.size(),
+        })
+    }
+
+    fn forward_backward(
+        &self,
+        b: &dyn Backend,
+        batch: &DeviceBatch,
+        mode: Mode,
+        wrt: &[bool],
+    ) -> Result<(BatchOutput, Vec<Option<Tensor>>)> {
+        self.check_x(&batch.x)?;
+        if wrt.len() != self.variables.len() {
+            return Err(Error::shape("forward_backward", self.variables.len(), wrt.len()));
+        }
+        let outs = self.run(b, &batch.x, mode)?;
+        let LossOutput { loss, grad } = self.loss(b, &outs[self.output].output, &batch.y)?;
+        // A node needs a backward pass if it, or anything feeding it, owns a requested variable.
+        let mut requires = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            requires[i] = node.params.iter().any(|&v| wrt[v])
+                || node.inputs.iter().any(|s| matches!(s, Source::Node(j) if requires[*j]));
+        }
+        let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
+        grads[self.output] = Some(grad);
+        let mut var_grads: Vec<Option<Tensor>> = (0..self.variables.len()).map(|_| None).collect();
+        for i in (0..self.nodes.len()).rev() {
+            let node = &self.nodes[i];
+            let Some(dy) = grads[i].take() else { continue };
+            if !requires[i] {
+                continue;
+            }
+            let inputs: Vec<&Tensor> = node
+                .inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => &batch.x,
+                    Source::Node(j) => &outs[*j].output,
+                })
+                .collect();
+            let need: Vec<bool> = node
+                .inputs
+                .iter()
+                .map(|s| matches!(s, Source::Node(j) if requires[*j]))
+                .collect();
+            let need_params = node.params.iter().any(|&v| wrt[v]);
+            let bw = node
+                .layer
+                .backward(b, &self.params_of(node), &inputs, &outs[i], &dy, &need, need_params)?;
+            for (s, g) in node.inputs.iter().zip(bw.inputs) {
+                if let (Source::Node(j), Some(g)) = (s, g) {
+                    grads[*j] = Some(match grads[*j].take() {
+                        None => g,
+                        Some(acc) => b.add(&acc, &g)?,
+                    });
+                }
+            }
+            for (&v, g) in node.params.iter().zip(bw.params) {
+                if wrt[v] {
+                    var_grads[v] = Some(g);
+                }
+            }
+        }
+        let predictions = outs.into_iter().nth(self.output).expect("output index is valid").output;
+        Ok((
+            BatchOutput {
+                loss,
+                predictions,
+                num_examples: batch.size(),
+            },
+            var_grads,
+        ))
+    }
+
+    fn reinitialize(&mut self, b: &dyn Backend, groups: &[VariableGroup], seed: u64) -> Result<()> {
+        for (i, v) in self.variables.iter().enumerate() {
+            if groups.contains(&v.group) {
+                let data = self.inits[i].sample(&v.shape, &mut Rng::derive(seed, i as u64));
+                self.values[i] = b.upload(&v.shape, &data)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! Models: the [`Model`] interface, declarative descriptions ([`ModelSpec`]),
+//! the graph model built from them, built-in tutorial models, and weights files.
+
+mod api;
+pub mod builtin;
+mod graph;
+mod partition;
+mod spec;
+
+pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
+pub use graph::GraphModel;
+pub use spec::{LossSpec, ModelSpec, NodeSpec, PartitionSpec, INPUT};
