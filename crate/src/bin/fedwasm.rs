@@ -1,1 +1,224 @@
-fn main() {}
+//! The `fedwasm` command line.
+//!
+//! ```text
+//! fedwasm train [--model softmax|cnn] [--epochs N] [--batch N] [--lr X] [--seed S]
+//!               [--data DIR] [--writers N] [--json]
+//! fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
+//! fedwasm reference-run [--seed S]
+//! ```
+//! `train` trains on the embedded FEMNIST digits of 10 writers (or on a LEAF
+//! directory with `train/` and `test/` given by `--data`), printing one line
+//! per epoch, then evaluates on the same writers' test data.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use fedwasm::backend::{self, Backend, BackendChoice};
+use fedwasm::bench::{run_train_bench, BenchModel, TrainBench};
+use fedwasm::data::{self, ClientData, Dataset};
+use fedwasm::error::{Error, Result};
+use fedwasm::metrics::MetricKind;
+use fedwasm::model::{builtin, GraphModel, Model, VariableGroup};
+use fedwasm::optim::OptimizerConfig;
+use fedwasm::train::{evaluate, optimizer_for, train_local, TrainOptions};
+
+const USAGE: &str = "usage:
+  fedwasm train [--model softmax|cnn] [--epochs N] [--batch N] [--lr X] [--seed S] [--data DIR] [--writers N] [--json]
+  fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
+  fedwasm reference-run [--seed S]
+environment: FEDWASM_BACKEND=cpu|webgpu|auto";
+
+/// `--flag value` pairs and bare `--flag`s after the subcommand.
+struct Flags(BTreeMap<String, Option<String>>);
+
+impl Flags {
+    fn parse(args: &[String], known: &[&str], switches: &[&str]) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let name = a
+                .strip_prefix("--")
+                .ok_or_else(|| Error::invalid("command line", format!("unexpected argument {a:?}")))?;
+            if switches.contains(&name) {
+                map.insert(name.to_string(), None);
+            } else if known.contains(&name) {
+                let v = it
+                    .next()
+                    .ok_or_else(|| Error::invalid("command line", format!("--{name} needs a value")))?;
+                map.insert(name.to_string(), Some(v.clone()));
+            } else {
+                return Err(Error::invalid("command line", format!("unknown flag --{name}")));
+            }
+        }
+        Ok(Flags(map))
+    }
+
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
+        match self.0.get(name) {
+            Some(Some(v)) => v
+                .parse()
+                .map_err(|_| Error::invalid("command line", format!("bad value {v:?} for --{name}"))),
+            _ => Ok(default),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("train") => train(&args[1..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("train") => bench(&args[2..]),
+        Some("reference-run") => reference_run(&args[1..]),
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(Error::invalid("command line", format!("unknown command\n{USAGE}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pick_backend() -> Result<Box<dyn Backend>> {
+    backend::select(BackendChoice::from_env()?)
+}
+
+fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {
+    match flags.0.get("data") {
+        Some(Some(dir)) => {
+            let writers = flags.get("writers", 10usize)?;
+            let opts = data::LeafOptions {
+                digits_only: true,
+                max_clients: None,
+            };
+            let dir = std::path::Path::new(dir);
+            let train = data::load_leaf_dir(&dir.join("train"), &opts)?.take_clients(writers);
+            let ids = train.client_ids();
+            let test = data::load_leaf_dir(&dir.join("test"), &opts)?;
+            let test = test.select_clients(&ids)?;
+            Ok((train, test, format!("{} (first {writers} writers, digits)", dir.display())))
+        }
+        _ => {
+            let (train, test) = data::femnist_digits()?;
+            Ok((train, test, "embedded FEMNIST digits of 10 writers".into()))
+        }
+    }
+}
+
+fn train(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["model", "epochs", "batch", "lr", "seed", "data", "writers"], &["json"])?;
+    let model_kind: BenchModel = flags.get("model", BenchModel::Softmax)?;
+    let epochs = flags.get("epochs", 5usize)?;
+    let batch = flags.get("batch", 20usize)?;
+    let seed = flags.get("seed", 1u64)?;
+    let lr = flags.get(
+        "lr",
+        match model_kind {
+            BenchModel::Softmax => 0.02f32,
+            BenchModel::Cnn => 0.1,
+        },
+    )?;
+    let json = flags.has("json");
+    let b = pick_backend()?;
+    let (train_data, test_data, source) = load_data(&flags)?;
+    let spec = match model_kind {
+        BenchModel::Softmax => builtin::softmax_regression(),
+        BenchModel::Cnn => builtin::cnn_dropout(10),
+    };
+    let mut model = GraphModel::new(spec, b.as_ref(), seed)?;
+    let n = train_data.num_examples();
+    if !json {
+        println!(
+            "training {} ({} parameters) on {source}: {n} examples, backend {}",
+            model.name(),
+            model.num_parameters(),
+            b.info().adapter
+        );
+    }
+    let train_ds = Dataset::from_examples(train_data.merged()?)
+        .shuffle(n.max(1), seed)
+        .batch(batch, false);
+    let test_ds = Dataset::from_examples(test_data.merged()?).batch(batch, false);
+    let groups = [VariableGroup::GlobalTrainable];
+    let mut opt = optimizer_for(b.as_ref(), &model, &groups, OptimizerConfig::sgd(lr))?;
+    for epoch in 1..=epochs {
+        let t0 = std::time::Instant::now();
+        let opts = TrainOptions {
+            seed,
+            first_step: (epoch as u32) << 16,
+            progress: None,
+        };
+        let m = pollster::block_on(train_local(b.as_ref(), &mut model, &mut opt, &train_ds.clone().shuffle(1, epoch as u64), &groups, opts))?;
+        let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
+        let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
+        let secs = t0.elapsed().as_secs_f64();
+        if json {
+            println!(r#"{{"epoch":{epoch},"seconds":{secs:.4},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
+        } else {
+            println!("epoch {epoch:>3}: loss {loss:.4}  accuracy {acc:.4}  ({secs:.2} s)");
+        }
+    }
+    let m = pollster::block_on(evaluate(b.as_ref(), &model, &test_ds))?;
+    let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
+    let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
+    let count = m.value(MetricKind::NumExamples).unwrap_or(0.0);
+    if json {
+        println!(r#"{{"eval":"test","examples":{count},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
+    } else {
+        println!("test ({count} examples): loss {loss:.4}  accuracy {acc:.4}");
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["model", "batch", "examples", "epochs"], &["json"])?;
+    let model: BenchModel = flags.get("model", BenchModel::Softmax)?;
+    let config = TrainBench {
+        model,
+        batch: flags.get("batch", 20usize)?,
+        examples: flags.get(
+            "examples",
+            match model {
+                BenchModel::Softmax => 10_000usize,
+                BenchModel::Cnn => 1_000,
+            },
+        )?,
+        epochs: flags.get("epochs", 3usize)?,
+    };
+    let b = pick_backend()?;
+    let r = pollster::block_on(run_train_bench(b.as_ref(), &config))?;
+    if flags.has("json") {
+        println!("{}", serde_json::to_string(&r).expect("results serialise"));
+    } else {
+        println!(
+            "{:?} batch {}: epoch of {} examples in {:.1} ms = {:.0} examples/s, {:.2} GFLOP/s \
+             ({:.0}% of the {:.2} GFLOP/s sgemm rate) on {}",
+            r.config.model,
+            r.config.batch,
+            r.config.examples,
+            r.epoch_seconds * 1e3,
+            r.examples_per_second,
+            r.gflops,
+            100.0 * r.fraction_of_gemm,
+            r.gemm_gflops,
+            r.backend.adapter
+        );
+    }
+    Ok(())
+}
+
+fn reference_run(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["seed"], &[])?;
+    let digest = pollster::block_on(fedwasm::reference::reference_run(flags.get("seed", 1u64)?))?;
+    println!("{}", serde_json::to_string(&digest).expect("digests serialise"));
+    Ok(())
+}
