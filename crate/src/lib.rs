@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod tensor;

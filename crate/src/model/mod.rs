@@ -1,0 +1,2 @@
+pub mod weights;
+pub use weights::*;
