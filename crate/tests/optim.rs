@@ -487,7 +487,7 @@ fn mismatches_are_errors() {
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 
     // Restoring a state into the wrong optimizer or with broken slots.
-    let state = opt.state_blocking_or_ready(&backend);
+    let state = ready(opt.state(&backend)).unwrap();
     let err =
         Optimizer::from_state(OptimizerConfig::yogi(0.1), &backend, state.clone()).unwrap_err();
     assert!(err.to_string().contains("adam"), "{err}");
@@ -553,16 +553,5 @@ fn invalid_hyper_parameters_are_errors() {
         assert!(backend
             .optimizer_step(&config.rule, 1, lr, &mut w, &g, &mut slots)
             .is_err());
-    }
-}
-
-/// `Optimizer::state` through the ready-future helper.
-trait StateReady {
-    fn state_blocking_or_ready(&self, backend: &dyn Backend) -> OptimizerState;
-}
-
-impl StateReady for Optimizer {
-    fn state_blocking_or_ready(&self, backend: &dyn Backend) -> OptimizerState {
-        ready(self.state(backend)).unwrap()
     }
 }

@@ -102,6 +102,11 @@ fn shape_len(shape: &[usize]) -> Option<usize> {
 }
 
 /// A model's weights: named variables in model order.
+///
+/// The serde derives give the bare `{"variables": [..]}` form, unchecked, for
+/// embedding in other documents; the weights *file* format, with its
+/// envelope and validation, is [`WeightsSnapshot::to_json`] /
+/// [`WeightsSnapshot::from_json`].
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct WeightsSnapshot {
     /// The variables, in the model's order.
