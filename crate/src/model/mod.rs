@@ -6,7 +6,9 @@ pub mod builtin;
 mod graph;
 mod partition;
 mod spec;
+pub mod weights;
 
-pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
+// pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
 pub use graph::GraphModel;
 pub use spec::{LossSpec, ModelSpec, NodeSpec, PartitionSpec, INPUT};
+pub use weights::*;
