@@ -321,6 +321,6 @@ fn expect_inputs(op: &'static str, inputs: &[Vec<usize>], n: usize) -> Result<()
 /// `t` reshaped to `[rows, last]` keeping the last axis.
 fn as_matrix(t: &Tensor) -> Result<Tensor> {
     let last = *t.shape().last().unwrap_or(&1);
-    let rows = if last == 0 { 0 } else { t.len() / last };
+    let rows = t.len().checked_div(last).unwrap_or(0);
     t.clone().reshape(&[rows, last])
 }

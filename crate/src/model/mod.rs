@@ -4,11 +4,13 @@
 mod api;
 pub mod builtin;
 mod graph;
+mod io;
 mod partition;
 mod spec;
 pub mod weights;
 
-// pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
+pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
 pub use graph::GraphModel;
+pub use io::{assign_weights, read_weights};
 pub use spec::{LossSpec, ModelSpec, NodeSpec, PartitionSpec, INPUT};
 pub use weights::*;

@@ -1,0 +1,64 @@
+//! Moving a model's variables in and out as a [`WeightsSnapshot`]
+//! (names and shapes as [`Model::variables`] gives them).
+
+use super::api::{Model, VariableGroup};
+use super::weights::{NamedTensor, WeightsSnapshot};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+
+/// Reads the variables of `model` whose group satisfies `keep` (one read-back
+/// per variable). Use `|_| true` for all, `VariableGroup::is_global` for what
+/// may leave the client.
+///
+/// # Errors
+/// Whatever [`Backend::read`] reports.
+pub async fn read_weights(
+    b: &dyn Backend,
+    model: &dyn Model,
+    keep: impl Fn(VariableGroup) -> bool,
+) -> Result<WeightsSnapshot> {
+    let mut variables = Vec::new();
+    for (info, value) in model.variables().iter().zip(model.values()) {
+        if keep(info.group) {
+            variables.push(NamedTensor::new(info.name.clone(), info.shape.clone(), b.read(value).await?)?);
+        }
+    }
+    Ok(WeightsSnapshot::new(variables))
+}
+
+/// Assigns every variable in `weights` to the model variable of the same name.
+/// Variables of the model not in `weights` keep their values.
+///
+/// # Errors
+/// [`Error::Weights`] naming an unknown variable or a shape mismatch; nothing
+/// is assigned unless everything matches.
+pub fn assign_weights(b: &dyn Backend, model: &mut dyn Model, weights: &WeightsSnapshot) -> Result<()> {
+    let name = model.name().to_string();
+    let mut plan = Vec::new();
+    for w in &weights.variables {
+        let i = model
+            .variables()
+            .iter()
+            .position(|v| v.name == w.name)
+            .ok_or_else(|| Error::Weights {
+                model: name.clone(),
+                detail: format!(
+                    "unknown variable {:?} (model has {:?})",
+                    w.name,
+                    model.variables().iter().map(|v| &v.name).collect::<Vec<_>>()
+                ),
+            })?;
+        let expected = &model.variables()[i].shape;
+        if &w.shape != expected {
+            return Err(Error::Weights {
+                model: name,
+                detail: format!("variable {:?} has shape {:?}, expected {:?}", w.name, w.shape, expected),
+            });
+        }
+        plan.push((i, b.upload(&w.shape, &w.data)?));
+    }
+    for (i, t) in plan {
+        model.values_mut()[i] = t;
+    }
+    Ok(())
+}
