@@ -2,6 +2,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod backend;
+pub mod data;
 pub mod error;
 pub mod layers;
 pub mod metrics;

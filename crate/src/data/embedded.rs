@@ -1,0 +1,231 @@
+//! A compact real data set shipped inside the crate: the FEMNIST digits of 10
+//! LEAF writers (train and test), so examples and the demo work without any
+//! download.
+//!
+//! # Content
+//! The first 10 writers, in sorted id order, that have digits among all LEAF
+//! FEMNIST train files of `shared/data/femnist-leaf` (arakotom/flic, MIT,
+//! commit 4646796b; see `crate/data/README.md`), with their digit examples
+//! from the train and test splits. Decoding gives exactly what
+//! [`crate::data::leaf::load_leaf_dir`] gives with `digits_only` for those
+//! writers: `x_shape = [784]`, values `k / 255` in `[0, 1]` (background 1.0),
+//! `LabelSpec::Class { num_classes: 10 }`.
+//!
+//! # Binary format (`crate/data/femnist_digits_10.bin`, little-endian)
+//! ```text
+//! magic     8 bytes  "FWFEMDIG"
+//! version   u32      1
+//! pixels    u32      values per example (784)
+//! classes   u32      number of classes (10)
+//! clients   u32      number of writers
+//! per writer:
+//!   id_len  u8, id (UTF-8, id_len bytes)
+//!   n_train u32, n_test u32
+//!   labels  n_train + n_test bytes (train first)
+//!   rle_len u32, rle (rle_len bytes): the (n_train + n_test) * pixels pixel
+//!           bytes k (value k/255), train first, run-length coded: a byte
+//!           b < 255 is one pixel b; the pair (255, r) is r (1..=255) pixels 255
+//! crc32     u32      CRC-32 (IEEE, as zlib.crc32) of every byte before it
+//! ```
+//! LEAF stores every pixel as exactly `k / 255` (checked by the generator,
+//! `crate/data/pack_femnist.py`), so the `u8` coding is lossless; a pixel is
+//! decoded as `(k as f64 / 255.0) as f32`, the same rounding the JSON loader
+//! applies to the decimal text.
+
+use std::collections::BTreeMap;
+
+use super::client_data::ClientData;
+use super::element::{ElementSpec, Examples, LabelSpec};
+use crate::error::{Error, Result};
+
+/// The packed FEMNIST digits of 10 writers (format in the module docs).
+pub static FEMNIST_DIGITS_10: &[u8] = include_bytes!("../../data/femnist_digits_10.bin");
+
+const MAGIC: &[u8; 8] = b"FWFEMDIG";
+const VERSION: u32 = 1;
+const WHAT: &str = "FEMNIST digits pack";
+
+/// The embedded FEMNIST digits: `(train, test)`.
+///
+/// # Errors
+/// [`Error::Binary`] if the embedded bytes are corrupt (cannot happen for a
+/// correctly built crate; the checksum guards against a damaged file).
+pub fn femnist_digits() -> Result<(ClientData, ClientData)> {
+    decode_femnist_pack(FEMNIST_DIGITS_10)
+}
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::Binary {
+        what: WHAT.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Decodes a pack in the format of the module docs into `(train, test)`.
+/// Writers without test examples are absent from `test`.
+///
+/// # Errors
+/// [`Error::Binary`] naming what is wrong: bad magic or version, checksum
+/// mismatch, truncation, a label out of range, a bad run or trailing bytes.
+pub fn decode_femnist_pack(bytes: &[u8]) -> Result<(ClientData, ClientData)> {
+    if bytes.len() < MAGIC.len() + 4 || &bytes[..8] != MAGIC {
+        return Err(corrupt("bad magic (not a FWFEMDIG file)"));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let actual = crc32(body);
+    if stored != actual {
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:#010x}, computed {actual:#010x}): the file is damaged"
+        )));
+    }
+    let mut r = Reader { buf: body, pos: 8 };
+    let version = r.u32("version")?;
+    if version != VERSION {
+        return Err(corrupt(format!(
+            "unsupported version {version} (expected {VERSION})"
+        )));
+    }
+    let pixels = r.u32("pixels")? as usize;
+    let classes = r.u32("classes")? as usize;
+    let n_clients = r.u32("clients")? as usize;
+    let spec = ElementSpec::new(
+        vec![pixels],
+        LabelSpec::Class {
+            num_classes: classes,
+        },
+    );
+    spec.validate()?;
+    let (mut train, mut test) = (BTreeMap::new(), BTreeMap::new());
+    for c in 0..n_clients {
+        let id_len = r.take(1, "id length")?[0] as usize;
+        let id = std::str::from_utf8(r.take(id_len, "id")?)
+            .map_err(|_| corrupt(format!("writer {c}: id is not UTF-8")))?
+            .to_string();
+        let n_train = r.u32("n_train")? as usize;
+        let n_test = r.u32("n_test")? as usize;
+        let n = n_train + n_test;
+        let labels: Vec<f32> = r.take(n, "labels")?.iter().map(|&l| l as f32).collect();
+        let rle_len = r.u32("rle length")? as usize;
+        let rle = r.take(rle_len, "pixels")?;
+        let x = decode_rle(rle, n * pixels).map_err(|d| corrupt(format!("writer {id}: {d}")))?;
+        let ex = |range: std::ops::Range<usize>| {
+            Examples::new(
+                spec.clone(),
+                x[range.start * pixels..range.end * pixels].to_vec(),
+                labels[range].to_vec(),
+            )
+            .map_err(|e| corrupt(format!("writer {id}: {e}")))
+        };
+        if n_train > 0 {
+            train.insert(id.clone(), ex(0..n_train)?);
+        }
+        if n_test > 0 {
+            test.insert(id.clone(), ex(n_train..n)?);
+        }
+    }
+    if r.pos != body.len() {
+        return Err(corrupt(format!("{} trailing bytes", body.len() - r.pos)));
+    }
+    Ok((
+        ClientData::from_clients(spec.clone(), train)?,
+        ClientData::from_clients(spec, test)?,
+    ))
+}
+
+fn decode_rle(rle: &[u8], n: usize) -> std::result::Result<Vec<f32>, String> {
+    let table: Vec<f32> = (0..=255u32).map(|k| (k as f64 / 255.0) as f32).collect();
+    let mut out = Vec::with_capacity(n);
+    let mut it = rle.iter();
+    while let Some(&b) = it.next() {
+        if b == 255 {
+            let run = *it.next().ok_or("run without length at end of pixels")? as usize;
+            if run == 0 {
+                return Err("run of length 0".into());
+            }
+            out.resize(out.len() + run, 1.0);
+        } else {
+            out.push(table[b as usize]);
+        }
+        if out.len() > n {
+            return Err(format!("more than {n} pixels"));
+        }
+    }
+    if out.len() != n {
+        return Err(format!("{} pixels, expected {n}", out.len()));
+    }
+    Ok(out)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        let end = end.ok_or_else(|| {
+            corrupt(format!(
+                "truncated while reading {what} at byte {}",
+                self.pos
+            ))
+        })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as `zlib.crc32`).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut table = [0u32; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        let mut c = i as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+        *t = c;
+    }
+    let mut crc = !0u32;
+    for &b in data {
+        crc = table[((crc ^ b as u32) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_zlib() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn embedded_decodes_and_detects_damage() {
+        let (train, test) = femnist_digits().unwrap();
+        assert_eq!(train.num_clients(), 10);
+        assert!(test.num_clients() > 0);
+        assert_eq!(train.element_spec().x_shape, vec![784]);
+        let mut bad = FEMNIST_DIGITS_10.to_vec();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        let m = decode_femnist_pack(&bad).unwrap_err().to_string();
+        assert!(m.contains("checksum"), "{m}");
+        let m = decode_femnist_pack(&FEMNIST_DIGITS_10[..100])
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("checksum") || m.contains("truncated"), "{m}");
+    }
+}
