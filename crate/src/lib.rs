@@ -2,14 +2,17 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod layers;
 pub mod metrics;
+pub mod model;
 pub mod optim;
+pub mod reference;
 pub mod rng;
 pub mod tensor;
-// (modules that need the data module are enabled when it lands)
+pub mod train;
 
 pub use error::{Error, Result};
 pub use tensor::{Precision, Tensor};

@@ -83,10 +83,10 @@ pub async fn reference_run(seed: u64) -> Result<RunDigest> {
     let groups = [VariableGroup::GlobalTrainable];
     let mut opt = optimizer_for(&b, &model, &groups, OptimizerConfig::adam(0.01))?;
     let mut classifier_losses = Vec::new();
-    let data = clients.merged()?;
-    let eval_data = Dataset::from_examples(data.clone()).batch(16, false);
+    let data = std::sync::Arc::new(clients.merged());
+    let eval_data = Dataset::from_arc(data.clone()).batch(16, false);
     for epoch in 0..3u64 {
-        let ds = Dataset::from_examples(data.clone()).shuffle(64, seed + epoch).batch(10, false);
+        let ds = Dataset::from_arc(data.clone()).shuffle(64, seed + epoch).batch(10, false);
         let opts = TrainOptions {
             seed,
             first_step: (epoch as u32) * 1000,

@@ -103,8 +103,7 @@ fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {
             let dir = std::path::Path::new(dir);
             let train = data::load_leaf_dir(&dir.join("train"), &opts)?.take_clients(writers);
             let ids = train.client_ids();
-            let test = data::load_leaf_dir(&dir.join("test"), &opts)?;
-            let test = test.select_clients(&ids)?;
+            let test = data::load_leaf_dir(&dir.join("test"), &opts)?.retain_clients(|id| ids.iter().any(|w| w == id));
             Ok((train, test, format!("{} (first {writers} writers, digits)", dir.display())))
         }
         _ => {
@@ -144,10 +143,8 @@ fn train(args: &[String]) -> Result<()> {
             b.info().adapter
         );
     }
-    let train_ds = Dataset::from_examples(train_data.merged()?)
-        .shuffle(n.max(1), seed)
-        .batch(batch, false);
-    let test_ds = Dataset::from_examples(test_data.merged()?).batch(batch, false);
+    let examples = std::sync::Arc::new(train_data.merged());
+    let test_ds = Dataset::from_examples(test_data.merged()).batch(batch, false);
     let groups = [VariableGroup::GlobalTrainable];
     let mut opt = optimizer_for(b.as_ref(), &model, &groups, OptimizerConfig::sgd(lr))?;
     for epoch in 1..=epochs {
@@ -157,7 +154,11 @@ fn train(args: &[String]) -> Result<()> {
             first_step: (epoch as u32) << 16,
             progress: None,
         };
-        let m = pollster::block_on(train_local(b.as_ref(), &mut model, &mut opt, &train_ds.clone().shuffle(1, epoch as u64), &groups, opts))?;
+        // A fresh shuffle each epoch, seeded by (seed, epoch).
+        let ds = Dataset::from_arc(examples.clone())
+            .shuffle(n.max(1), seed.wrapping_add(epoch as u64))
+            .batch(batch, false);
+        let m = pollster::block_on(train_local(b.as_ref(), &mut model, &mut opt, &ds, &groups, opts))?;
         let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
         let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
         let secs = t0.elapsed().as_secs_f64();
@@ -167,14 +168,17 @@ fn train(args: &[String]) -> Result<()> {
             println!("epoch {epoch:>3}: loss {loss:.4}  accuracy {acc:.4}  ({secs:.2} s)");
         }
     }
-    let m = pollster::block_on(evaluate(b.as_ref(), &model, &test_ds))?;
-    let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
-    let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
-    let count = m.value(MetricKind::NumExamples).unwrap_or(0.0);
-    if json {
-        println!(r#"{{"eval":"test","examples":{count},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
-    } else {
-        println!("test ({count} examples): loss {loss:.4}  accuracy {acc:.4}");
+    let train_eval_ds = Dataset::from_arc(examples).batch(batch, false);
+    for (name, ds) in [("train", &train_eval_ds), ("test", &test_ds)] {
+        let m = pollster::block_on(evaluate(b.as_ref(), &model, ds))?;
+        let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
+        let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
+        let count = m.value(MetricKind::NumExamples).unwrap_or(0.0);
+        if json {
+            println!(r#"{{"eval":"{name}","examples":{count},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
+        } else {
+            println!("evaluation on {name} ({count} examples): loss {loss:.4}  accuracy {acc:.4}");
+        }
     }
     Ok(())
 }

@@ -217,6 +217,31 @@ pub enum LayerKind {
     Dot,
 }
 
+/// The logits version of a layer whose output is a softmax, if it is one:
+/// a dense or convolution layer with a softmax activation gives the same layer
+/// with a linear activation; a `softmax` layer gives the identity.
+pub(crate) fn logits_layer(kind: &LayerKind, model: &str, node: &str) -> Result<Option<Box<dyn Layer>>> {
+    let linear = match kind {
+        LayerKind::Softmax => return Ok(Some(Box::new(activation::ActivationLayer(Activation::Linear)))),
+        LayerKind::Dense {
+            activation: Activation::Softmax,
+            ..
+        }
+        | LayerKind::Conv2d {
+            activation: Activation::Softmax,
+            ..
+        } => {
+            let mut k = kind.clone();
+            if let LayerKind::Dense { activation, .. } | LayerKind::Conv2d { activation, .. } = &mut k {
+                *activation = Activation::Linear;
+            }
+            k
+        }
+        _ => return Ok(None),
+    };
+    linear.build(model, node).map(Some)
+}
+
 fn default_padding() -> Padding {
     Padding::Valid
 }

@@ -13,7 +13,7 @@ use super::spec::{LossSpec, ModelSpec, INPUT};
 use crate::backend::{Backend, LossOutput};
 use crate::data::{ElementSpec, LabelSpec};
 use crate::error::{Error, Result};
-use crate::layers::{Forward, Initializer, Layer, Mode};
+use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode};
 use crate::metrics::MetricKind;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -40,11 +40,20 @@ pub struct GraphModel {
     variables: Vec<VariableInfo>,
     inits: Vec<Initializer>,
     values: Vec<Tensor>,
+    /// The output node computes logits in place of a softmax, and the loss is
+    /// the fused softmax cross-entropy (see [`GraphModel::new`]).
+    fused_softmax: bool,
 }
 
 impl GraphModel {
     /// Builds the model and initialises its variables on `b` from `seed`
     /// (variable `i` draws from `Rng::derive(seed, i)`).
+    ///
+    /// Like Keras, when the loss is cross-entropy on probabilities and the
+    /// output node ends in a softmax, the loss is computed from the logits
+    /// (fused softmax cross-entropy): the value is the same, but gradients
+    /// stay informative when a prediction saturates, where the clipped
+    /// probability loss would give none. Predictions are still probabilities.
     ///
     /// # Errors
     /// [`Error::Model`] for unknown or later-defined inputs, duplicate names,
@@ -144,6 +153,14 @@ impl GraphModel {
                 .ok_or_else(|| bad(format!("output node {o:?} does not exist")))?,
         };
         Self::check_output(&spec, &shapes[output]).map_err(bad)?;
+        let mut fused_softmax = false;
+        if spec.loss == (LossSpec::SparseCategoricalCrossentropy { from_logits: false }) {
+            let out_spec = &spec.layers[output];
+            if let Some(logits) = logits_layer(&out_spec.layer, &spec.name, &out_spec.name)? {
+                nodes[output].layer = logits;
+                fused_softmax = true;
+            }
+        }
         let values = (0..variables.len())
             .map(|i| b.upload(&variables[i].shape, &inits[i].sample(&variables[i].shape, &mut Rng::derive(seed, i as u64))))
             .collect::<Result<_>>()?;
@@ -155,6 +172,7 @@ impl GraphModel {
             variables,
             inits,
             values,
+            fused_softmax,
         })
     }
 
@@ -212,10 +230,23 @@ impl GraphModel {
     }
 
     fn loss(&self, b: &dyn Backend, out: &Tensor, y: &Tensor) -> Result<LossOutput> {
+        if self.fused_softmax {
+            return b.softmax_cross_entropy(out, y);
+        }
         match self.spec.loss {
             LossSpec::SparseCategoricalCrossentropy { from_logits: false } => b.sparse_cross_entropy(out, y),
             LossSpec::SparseCategoricalCrossentropy { from_logits: true } => b.softmax_cross_entropy(out, y),
             LossSpec::MeanSquaredError => b.mean_squared_error(out, y),
+        }
+    }
+
+    /// What the model reports as predictions: probabilities when the output
+    /// node was turned into logits.
+    fn predictions(&self, b: &dyn Backend, out: Tensor) -> Result<Tensor> {
+        if self.fused_softmax {
+            b.softmax(&out)
+        } else {
+            Ok(out)
         }
     }
 
@@ -259,8 +290,9 @@ impl Model for GraphModel {
     fn forward(&self, b: &dyn Backend, batch: &DeviceBatch, mode: Mode) -> Result<BatchOutput> {
         self.check_x(&batch.x)?;
         let mut outs = self.run(b, &batch.x, mode)?;
-        let predictions = outs.swap_remove(self.output).output;
-        let loss = self.loss(b, &predictions, &batch.y)?.loss;
+        let out = outs.swap_remove(self.output).output;
+        let loss = self.loss(b, &out, &batch.y)?.loss;
+        let predictions = self.predictions(b, out)?;
         Ok(BatchOutput {
             loss,
             predictions,
@@ -327,7 +359,8 @@ impl Model for GraphModel {
                 }
             }
         }
-        let predictions = outs.into_iter().nth(self.output).expect("output index is valid").output;
+        let out = outs.into_iter().nth(self.output).expect("output index is valid").output;
+        let predictions = self.predictions(b, out)?;
         Ok((
             BatchOutput {
                 loss,
