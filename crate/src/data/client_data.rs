@@ -149,6 +149,31 @@ impl ClientData {
         Ok(ClientData { spec, clients })
     }
 
+    /// Only the examples whose label satisfies `keep`, same spec. Clients
+    /// left without examples are dropped.
+    pub fn filter_classes(&self, keep: impl Fn(f32) -> bool) -> ClientData {
+        let mut clients = BTreeMap::new();
+        for (id, ex) in &self.clients {
+            let d = self.spec.x_len();
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for i in (0..ex.len()).filter(|&i| keep(ex.y_of(i))) {
+                x.extend_from_slice(&ex.x()[i * d..(i + 1) * d]);
+                y.push(ex.y_of(i));
+            }
+            if !y.is_empty() {
+                // A subset of validated examples under the same spec is valid.
+                clients.insert(
+                    id.clone(),
+                    Arc::new(Examples::from_valid(self.spec.clone(), x, y)),
+                );
+            }
+        }
+        ClientData {
+            spec: self.spec.clone(),
+            clients,
+        }
+    }
+
     /// The digits of a FEMNIST-style 62-class set: labels `0..10` only, spec
     /// `Class { num_classes: 10 }`; clients left without examples are dropped.
     ///
@@ -216,5 +241,9 @@ mod tests {
         assert_eq!(d.client_ids(), vec!["b"]);
         assert_eq!(d.element_spec().label, LabelSpec::Class { num_classes: 10 });
         assert_eq!(d.examples_for_client("b").unwrap().y(), &[3.0]);
+        let f = cd().filter_classes(|y| y >= 40.0);
+        assert_eq!(f.client_ids(), vec!["a", "b"]);
+        assert_eq!(f.examples_for_client("b").unwrap().x(), &[2.0]);
+        assert_eq!(f.element_spec(), cd().element_spec());
     }
 }

@@ -15,6 +15,10 @@
 //! operation; they are applied, in order, to each example as it is gathered.
 //! A `map` placed after `batch` still acts on single examples.
 //!
+//! Iterators ([`Batches`], [`ExampleIter`]) own what they need (they hold
+//! `Arc`s, not borrows), so they can be kept across `await` points; a
+//! `Dataset` is `Send + Sync` and its iterators are `Send`.
+//!
 //! Operations after `batch` act on batches: `take(3)` keeps three batches,
 //! `shuffle` permutes batches, `repeat` repeats the batched stream.
 //!
@@ -450,10 +454,10 @@ impl Iterator for ExampleIter {
 
 // ---- the index pipeline ----
 
-type DynIter<T> = Box<dyn Iterator<Item = T>>;
+type DynIter<T> = Box<dyn Iterator<Item = T> + Send>;
 
 /// Where a stage's elements come from, re-openable with a key.
-trait Source<T>: Clone + 'static {
+trait Source<T>: Clone + Send + 'static {
     fn open(&self, key: u64) -> DynIter<T>;
 }
 
@@ -496,7 +500,7 @@ fn mix(key: u64, pos: usize, pass: usize) -> u64 {
 }
 
 /// The iterator for `ops[start..end]` applied to `base`, under `key`.
-fn build<T: 'static, S: Source<T>>(
+fn build<T: Send + 'static, S: Source<T>>(
     ops: &Arc<[Op]>,
     start: usize,
     end: usize,
@@ -540,7 +544,7 @@ struct Repeat<T> {
     count: usize,
     pass: usize,
     current: Option<DynIter<T>>,
-    open: Box<dyn Fn(usize) -> DynIter<T>>,
+    open: Box<dyn Fn(usize) -> DynIter<T> + Send>,
 }
 
 impl<T> Iterator for Repeat<T> {
@@ -678,6 +682,16 @@ mod tests {
         assert!(range(4).batch(2, false).examples().is_err());
         assert!(range(4).shard(2, 2).check().is_err());
         assert!(range(4).shuffle(0, 1).check().is_err());
+    }
+
+    #[test]
+    fn pipelines_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let ds = range(4).shuffle(4, 1).repeat(2).batch(2, false);
+        send_sync(&ds);
+        send(&ds.batches().unwrap());
+        send(&range(4).examples().unwrap());
     }
 
     #[test]

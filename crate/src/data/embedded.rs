@@ -104,7 +104,10 @@ pub fn decode_femnist_pack(bytes: &[u8]) -> Result<(ClientData, ClientData)> {
             .to_string();
         let n_train = r.u32("n_train")? as usize;
         let n_test = r.u32("n_test")? as usize;
-        let n = n_train + n_test;
+        let n = n_train
+            .checked_add(n_test)
+            .filter(|n| n.checked_mul(pixels).is_some())
+            .ok_or_else(|| corrupt(format!("writer {id}: example counts overflow")))?;
         let labels: Vec<f32> = r.take(n, "labels")?.iter().map(|&l| l as f32).collect();
         let rle_len = r.u32("rle length")? as usize;
         let rle = r.take(rle_len, "pixels")?;

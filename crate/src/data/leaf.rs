@@ -167,7 +167,7 @@ struct Ctx {
 struct RawDoc<'a> {
     users: Option<Vec<String>>,
     num_samples: Option<Vec<u64>>,
-    user_data: Option<Vec<(String, &'a RawValue)>>,
+    user_data: Option<Vec<(String, RawUser<'a>)>>,
 }
 
 fn index_file<'a>(name: &'a str, bytes: &'a [u8]) -> Result<Vec<IndexedUser<'a>>> {
@@ -195,9 +195,9 @@ fn index_file<'a>(name: &'a str, bytes: &'a [u8]) -> Result<Vec<IndexedUser<'a>>
             format!("{} counts for {} users", counts.len(), users.len()),
         ));
     }
-    let mut raw: HashMap<&str, &'a RawValue> = HashMap::with_capacity(data.len());
-    for (id, value) in &data {
-        if raw.insert(id.as_str(), value).is_some() {
+    let mut raw: HashMap<String, RawUser<'a>> = HashMap::with_capacity(data.len());
+    for (id, value) in data {
+        if raw.contains_key(&id) {
             return Err(Error::data(
                 name,
                 format!("user {id}"),
@@ -205,6 +205,7 @@ fn index_file<'a>(name: &'a str, bytes: &'a [u8]) -> Result<Vec<IndexedUser<'a>>
                 "duplicate key",
             ));
         }
+        raw.insert(id, value);
     }
     let mut out = Vec::with_capacity(users.len());
     for (id, &count) in users.iter().zip(&counts) {
@@ -237,37 +238,26 @@ fn index_file<'a>(name: &'a str, bytes: &'a [u8]) -> Result<Vec<IndexedUser<'a>>
     Ok(out)
 }
 
-#[derive(serde::Deserialize)]
+/// One user's record after phase 1: pixels unparsed, labels parsed.
+#[derive(Default)]
 struct RawUser<'a> {
-    #[serde(borrow)]
     x: Option<&'a RawValue>,
-    #[serde(borrow)]
-    y: Option<&'a RawValue>,
+    y: Option<Vec<f64>>,
 }
 
 fn index_user<'a>(
     file: &'a str,
     id: &str,
     count: u64,
-    value: &'a RawValue,
+    user: RawUser<'a>,
 ) -> Result<IndexedUser<'a>> {
     let record = || format!("user {id}");
-    let user: RawUser<'a> = serde_json::from_str(value.get()).map_err(|e| {
-        Error::data(
-            file,
-            record(),
-            "user_data",
-            format!("not an object with x and y: {e}"),
-        )
-    })?;
     let x = user
         .x
         .ok_or_else(|| Error::data(file, record(), "x", "missing field"))?;
-    let y_raw = user
+    let labels = user
         .y
         .ok_or_else(|| Error::data(file, record(), "y", "missing field"))?;
-    let labels: Vec<f64> = serde_json::from_str(y_raw.get())
-        .map_err(|e| Error::data(file, record(), "y", format!("not a list of numbers: {e}")))?;
     let mut y = Vec::with_capacity(labels.len());
     for (i, &l) in labels.iter().enumerate() {
         if l.fract() != 0.0 || !(0.0..LEAF_CLASSES as f64).contains(&l) {
@@ -382,7 +372,7 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
 struct UserDataSeed<'c>(&'c Ctx);
 
 impl<'de> DeserializeSeed<'de> for UserDataSeed<'_> {
-    type Value = Vec<(String, &'de RawValue)>;
+    type Value = Vec<(String, RawUser<'de>)>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -390,7 +380,7 @@ impl<'de> DeserializeSeed<'de> for UserDataSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for UserDataSeed<'_> {
-    type Value = Vec<(String, &'de RawValue)>;
+    type Value = Vec<(String, RawUser<'de>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object mapping user ids to {x, y}")
@@ -400,11 +390,52 @@ impl<'de> Visitor<'de> for UserDataSeed<'_> {
         let mut out = Vec::new();
         while let Some(id) = map.next_key::<String>()? {
             *self.0.record.borrow_mut() = format!("user {id}");
-            let value: &'de RawValue = map.next_value()?;
+            let value = map.next_value_seed(UserSeed(self.0))?;
             *self.0.record.borrow_mut() = format!("after user {id}");
             out.push((id, value));
         }
         Ok(out)
+    }
+}
+
+/// One user's `{"x": .., "y": ..}`: `x` kept raw, `y` parsed.
+struct UserSeed<'c>(&'c Ctx);
+
+impl<'de> DeserializeSeed<'de> for UserSeed<'_> {
+    type Value = RawUser<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UserSeed<'_> {
+    type Value = RawUser<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with x and y")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut user = RawUser::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "x" => {
+                    self.0.field.set("x");
+                    user.x = Some(map.next_value()?);
+                }
+                "y" => {
+                    self.0.field.set("y");
+                    user.y = Some(map.next_value()?);
+                }
+                _ => {
+                    self.0.field.set("(unknown key)");
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            self.0.field.set("user_data");
+        }
+        Ok(user)
     }
 }
 
