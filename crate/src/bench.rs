@@ -51,7 +51,10 @@ impl std::str::FromStr for BenchModel {
         match s {
             "softmax" => Ok(BenchModel::Softmax),
             "cnn" => Ok(BenchModel::Cnn),
-            other => Err(Error::invalid("bench", format!("unknown model {other:?}; use softmax or cnn"))),
+            other => Err(Error::invalid(
+                "bench",
+                format!("unknown model {other:?}; use softmax or cnn"),
+            )),
         }
     }
 }
@@ -137,7 +140,10 @@ pub async fn gemm_gflops(b: &dyn Backend, n: usize, reps: usize) -> Result<f64> 
 /// Whatever the backend or model reports.
 pub async fn run_train_bench(b: &dyn Backend, config: &TrainBench) -> Result<TrainBenchResult> {
     if config.batch == 0 || config.examples < config.batch {
-        return Err(Error::invalid("bench", "need batch >= 1 and examples >= batch"));
+        return Err(Error::invalid(
+            "bench",
+            "need batch >= 1 and examples >= batch",
+        ));
     }
     let data = Dataset::from_examples(bench_data(config.examples, 1)?)
         .shuffle(config.examples.min(1000), 7)
@@ -149,7 +155,15 @@ pub async fn run_train_bench(b: &dyn Backend, config: &TrainBench) -> Result<Tra
     let mut best = f64::INFINITY;
     for epoch in 0..=config.epochs {
         let t0 = now_seconds();
-        let metrics = train_local(b, &mut model, &mut opt, &data, &groups, TrainOptions::default()).await?;
+        let metrics = train_local(
+            b,
+            &mut model,
+            &mut opt,
+            &data,
+            &groups,
+            TrainOptions::default(),
+        )
+        .await?;
         // The metrics read-back ends the epoch: all work is done.
         let seconds = now_seconds() - t0;
         if metrics.0.is_empty() {

@@ -12,12 +12,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, CpuBackend};
-use crate::data::{synthetic_classification, synthetic_ratings, Dataset, SyntheticClassification, SyntheticRatings};
+use crate::data::{
+    synthetic_classification, synthetic_ratings, Dataset, SyntheticClassification, SyntheticRatings,
+};
 use crate::error::Result;
 use crate::metrics::MetricKind;
 use crate::model::{builtin, GraphModel, Model, ModelSpec, VariableGroup};
 use crate::optim::OptimizerConfig;
-use crate::train::{evaluate, optimizer_for, reconstruct_and_train, train_local, ReconstructionConfig, TrainOptions};
+use crate::train::{
+    evaluate, optimizer_for, reconstruct_and_train, train_local, ReconstructionConfig, TrainOptions,
+};
 
 /// What the reference run produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,7 +90,9 @@ pub async fn reference_run(seed: u64) -> Result<RunDigest> {
     let data = std::sync::Arc::new(clients.merged());
     let eval_data = Dataset::from_arc(data.clone()).batch(16, false);
     for epoch in 0..3u64 {
-        let ds = Dataset::from_arc(data.clone()).shuffle(64, seed + epoch).batch(10, false);
+        let ds = Dataset::from_arc(data.clone())
+            .shuffle(64, seed + epoch)
+            .batch(10, false);
         let opts = TrainOptions {
             seed,
             first_step: (epoch as u32) * 1000,

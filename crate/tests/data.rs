@@ -551,32 +551,4 @@ mod native {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(load_leaf_dir(&dir, &LeafOptions::default()).is_err());
     }
-
-    /// The softmax benchmark's data path: 10,000 examples of 784 floats,
-    /// shuffled, in batches of 20. Must cost only a few ms per epoch.
-    #[test]
-    fn batching_is_fast() {
-        let spec = ElementSpec::new(vec![784], LabelSpec::Class { num_classes: 10 });
-        let n = 10_000;
-        let x: Vec<f32> = (0..n * 784).map(|i| (i % 255) as f32 / 255.0).collect();
-        let y: Vec<f32> = (0..n).map(|i| (i % 10) as f32).collect();
-        let ds = Dataset::from_examples(Examples::new(spec, x, y).unwrap())
-            .shuffle(n, 1)
-            .batch(20, false);
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let t = Instant::now();
-            let mut total = 0usize;
-            for b in ds.batches().unwrap() {
-                total += b.unwrap().size();
-            }
-            assert_eq!(total, n);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        eprintln!(
-            "one epoch of 10,000 x 784 in batches of 20: {:.2} ms",
-            best * 1e3
-        );
-        assert!(best < 0.1, "data path too slow: {best} s per epoch");
-    }
 }

@@ -8,7 +8,7 @@
 //! Relative error is `|a - n| / max(|a|, |n|, 1e-6)`; the bound is 1e-4.
 
 use fedwasm::backend::{Backend, CpuBackend, Padding};
-use fedwasm::layers::{Activation, Initializer, LayerKind, Mode};
+use fedwasm::layers::{Activation, Initializer, LayerKind, Mode, Want};
 use fedwasm::rng::Rng;
 use fedwasm::tensor::Tensor;
 
@@ -86,7 +86,19 @@ fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
     let bw = {
         let p: Vec<&Tensor> = params.iter().collect();
         let x: Vec<&Tensor> = xs.iter().collect();
-        layer.backward(&b, &p, &x, &fwd, &r, &need, true).unwrap()
+        layer
+            .backward(
+                &b,
+                &p,
+                &x,
+                &fwd,
+                &r,
+                Want {
+                    inputs: &need,
+                    params: true,
+                },
+            )
+            .unwrap()
     };
     assert_eq!(
         bw.params.len(),

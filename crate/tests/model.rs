@@ -1,12 +1,12 @@
 //! Model descriptions, partitions, built-in models, weights and graph-level
 //! gradients.
 
-use fedwasm::backend::{Backend, CpuBackend};
+use fedwasm::backend::CpuBackend;
 use fedwasm::data::{Batch, LabelSpec};
 use fedwasm::layers::Mode;
 use fedwasm::model::{
-    assign_weights, builtin, check_batch, DeviceBatch, GraphModel, Model, ModelSpec, PartitionSpec, VariableGroup,
-    WeightsSnapshot,
+    assign_weights, builtin, check_batch, DeviceBatch, GraphModel, Model, ModelSpec, PartitionSpec,
+    VariableGroup, WeightsSnapshot,
 };
 use fedwasm::reference::REFERENCE_CLASSIFIER;
 use fedwasm::rng::Rng;
@@ -31,7 +31,10 @@ fn builtin_parameter_counts() {
     assert_eq!(count(builtin::softmax_regression()), 7_850);
     assert_eq!(count(builtin::cnn_dropout(10)), 1_199_882);
     assert_eq!(count(builtin::cnn_dropout(62)), 1_206_590);
-    assert_eq!(count(builtin::matrix_factorization(3706, 50)), 3706 * 50 + 50);
+    assert_eq!(
+        count(builtin::matrix_factorization(3706, 50)),
+        3706 * 50 + 50
+    );
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -39,7 +42,10 @@ fn builtin_parameter_counts() {
 fn softmax_regression_starts_at_zero_and_uniform() {
     let b = CpuBackend::new();
     let m = GraphModel::new(builtin::softmax_regression(), &b, 9).unwrap();
-    assert!(m.values().iter().all(|t| t.to_f32_vec().iter().all(|&v| v == 0.0)));
+    assert!(m
+        .values()
+        .iter()
+        .all(|t| t.to_f32_vec().iter().all(|&v| v == 0.0)));
     assert!(m.has_only_global_variables());
     let batch = DeviceBatch {
         x: Tensor::new(&[2, 784], vec![0.3; 1568]).unwrap(),
@@ -78,7 +84,10 @@ fn graph_errors_are_clear() {
     assert!(err.contains("\"nowhere\""), "{err}");
     let mut spec = builtin::softmax_regression();
     spec.input_shape = vec![783, 2];
-    spec.layers.insert(0, fedwasm::model::NodeSpec::new("flat", fedwasm::layers::LayerKind::Flatten));
+    spec.layers.insert(
+        0,
+        fedwasm::model::NodeSpec::new("flat", fedwasm::layers::LayerKind::Flatten),
+    );
     let m = GraphModel::new(spec, &b, 0);
     assert!(m.is_ok(), "a flatten in front adapts any input shape");
     let mut spec = builtin::softmax_regression();
@@ -92,7 +101,11 @@ fn graph_errors_are_clear() {
 fn partitions_by_layer_and_by_variable() {
     let b = CpuBackend::new();
     let m = GraphModel::new(builtin::matrix_factorization(10, 3), &b, 0).unwrap();
-    let groups: Vec<_> = m.variables().iter().map(|v| (v.name.as_str(), v.group)).collect();
+    let groups: Vec<_> = m
+        .variables()
+        .iter()
+        .map(|v| (v.name.as_str(), v.group))
+        .collect();
     assert_eq!(
         groups,
         vec![
@@ -105,7 +118,8 @@ fn partitions_by_layer_and_by_variable() {
     let with = |p: PartitionSpec| {
         let mut spec = builtin::matrix_factorization(10, 3);
         spec.partition = Some(p);
-        GraphModel::new(spec, &b, 0).map(|m| m.variables().iter().map(|v| v.group).collect::<Vec<_>>())
+        GraphModel::new(spec, &b, 0)
+            .map(|m| m.variables().iter().map(|v| v.group).collect::<Vec<_>>())
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     // By variable, with a frozen global table.
@@ -117,7 +131,10 @@ fn partitions_by_layer_and_by_variable() {
             local_non_trainable: vec![],
         })
         .unwrap(),
-        vec![VariableGroup::GlobalNonTrainable, VariableGroup::LocalTrainable]
+        vec![
+            VariableGroup::GlobalNonTrainable,
+            VariableGroup::LocalTrainable
+        ]
     );
     let errors = [
         with(PartitionSpec::ByLayer {
@@ -145,7 +162,13 @@ fn partitions_by_layer_and_by_variable() {
             local_non_trainable: vec![],
         }),
     ];
-    let expected = ["listed twice", "neither", "\"ghost\"", "in both", "in no group"];
+    let expected = [
+        "listed twice",
+        "neither",
+        "\"ghost\"",
+        "in both",
+        "in no group",
+    ];
     for (r, want) in errors.into_iter().zip(expected) {
         let msg = r.unwrap_err().to_string();
         assert!(msg.contains("partition") && msg.contains(want), "{msg}");
@@ -167,7 +190,9 @@ fn weights_round_trip_through_a_model() {
     // Wrong structure: a softmax model's weights into the CNN.
     let soft = GraphModel::new(builtin::softmax_regression(), &b, 0).unwrap();
     let wrong = block_on(fedwasm::model::read_weights(&b, &soft, |_| true)).unwrap();
-    let err = assign_weights(&b, &mut dst, &wrong).unwrap_err().to_string();
+    let err = assign_weights(&b, &mut dst, &wrong)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("dense/kernel"), "{err}");
 }
 
@@ -180,7 +205,10 @@ fn batches_of_the_wrong_spec_are_rejected() {
         y: Tensor::new(&[2], vec![1.0, 2.0]).unwrap(),
     };
     let err = check_batch("m", &spec, &batch).unwrap_err().to_string();
-    assert!(err.contains("[2, 784]") && err.contains("[2, 28, 28]"), "{err}");
+    assert!(
+        err.contains("[2, 784]") && err.contains("[2, 28, 28]"),
+        "{err}"
+    );
     let batch = Batch {
         x: Tensor::new(&[1, 784], vec![0.0; 784]).unwrap(),
         y: Tensor::new(&[1], vec![10.0]).unwrap(),
@@ -207,8 +235,8 @@ fn graph_gradient_check(spec: ModelSpec, x: Tensor, y: Tensor) {
     let wrt = vec![true; m.variables().len()];
     let (_, grads) = m.forward_backward(&b, &batch, mode, &wrt).unwrap();
     let h = 1e-5;
-    for vi in 0..m.variables().len() {
-        let g = grads[vi].clone().unwrap();
+    for (vi, g) in grads.into_iter().enumerate() {
+        let g = g.unwrap();
         let n = m.values()[vi].len();
         for e in (0..n).step_by((n / 15).max(1)) {
             let v = m.values()[vi].get(e);
@@ -219,7 +247,12 @@ fn graph_gradient_check(spec: ModelSpec, x: Tensor, y: Tensor) {
             m.values_mut()[vi].set(e, v);
             let num = (up - down) / (2.0 * h);
             let err = (g.get(e) - num).abs() / g.get(e).abs().max(num.abs()).max(1e-6);
-            assert!(err < 1e-4, "{}: element {e}: analytic {} numeric {num}", m.variables()[vi].name, g.get(e));
+            assert!(
+                err < 1e-4,
+                "{}: element {e}: analytic {} numeric {num}",
+                m.variables()[vi].name,
+                g.get(e)
+            );
         }
     }
 }

@@ -36,18 +36,21 @@ impl Flags {
         let mut map = BTreeMap::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let name = a
-                .strip_prefix("--")
-                .ok_or_else(|| Error::invalid("command line", format!("unexpected argument {a:?}")))?;
+            let name = a.strip_prefix("--").ok_or_else(|| {
+                Error::invalid("command line", format!("unexpected argument {a:?}"))
+            })?;
             if switches.contains(&name) {
                 map.insert(name.to_string(), None);
             } else if known.contains(&name) {
-                let v = it
-                    .next()
-                    .ok_or_else(|| Error::invalid("command line", format!("--{name} needs a value")))?;
+                let v = it.next().ok_or_else(|| {
+                    Error::invalid("command line", format!("--{name} needs a value"))
+                })?;
                 map.insert(name.to_string(), Some(v.clone()));
             } else {
-                return Err(Error::invalid("command line", format!("unknown flag --{name}")));
+                return Err(Error::invalid(
+                    "command line",
+                    format!("unknown flag --{name}"),
+                ));
             }
         }
         Ok(Flags(map))
@@ -55,9 +58,9 @@ impl Flags {
 
     fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
         match self.0.get(name) {
-            Some(Some(v)) => v
-                .parse()
-                .map_err(|_| Error::invalid("command line", format!("bad value {v:?} for --{name}"))),
+            Some(Some(v)) => v.parse().map_err(|_| {
+                Error::invalid("command line", format!("bad value {v:?} for --{name}"))
+            }),
             _ => Ok(default),
         }
     }
@@ -77,7 +80,10 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
-        _ => Err(Error::invalid("command line", format!("unknown command\n{USAGE}"))),
+        _ => Err(Error::invalid(
+            "command line",
+            format!("unknown command\n{USAGE}"),
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,8 +109,13 @@ fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {
             let dir = std::path::Path::new(dir);
             let train = data::load_leaf_dir(&dir.join("train"), &opts)?.take_clients(writers);
             let ids = train.client_ids();
-            let test = data::load_leaf_dir(&dir.join("test"), &opts)?.retain_clients(|id| ids.iter().any(|w| w == id));
-            Ok((train, test, format!("{} (first {writers} writers, digits)", dir.display())))
+            let test = data::load_leaf_dir(&dir.join("test"), &opts)?
+                .retain_clients(|id| ids.iter().any(|w| w == id));
+            Ok((
+                train,
+                test,
+                format!("{} (first {writers} writers, digits)", dir.display()),
+            ))
         }
         _ => {
             let (train, test) = data::femnist_digits()?;
@@ -114,7 +125,11 @@ fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {
 }
 
 fn train(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(args, &["model", "epochs", "batch", "lr", "seed", "data", "writers"], &["json"])?;
+    let flags = Flags::parse(
+        args,
+        &["model", "epochs", "batch", "lr", "seed", "data", "writers"],
+        &["json"],
+    )?;
     let model_kind: BenchModel = flags.get("model", BenchModel::Softmax)?;
     let epochs = flags.get("epochs", 5usize)?;
     let batch = flags.get("batch", 20usize)?;
@@ -158,12 +173,23 @@ fn train(args: &[String]) -> Result<()> {
         let ds = Dataset::from_arc(examples.clone())
             .shuffle(n.max(1), seed.wrapping_add(epoch as u64))
             .batch(batch, false);
-        let m = pollster::block_on(train_local(b.as_ref(), &mut model, &mut opt, &ds, &groups, opts))?;
+        let m = pollster::block_on(train_local(
+            b.as_ref(),
+            &mut model,
+            &mut opt,
+            &ds,
+            &groups,
+            opts,
+        ))?;
         let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
-        let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
+        let acc = m
+            .value(MetricKind::SparseCategoricalAccuracy)
+            .unwrap_or(f64::NAN);
         let secs = t0.elapsed().as_secs_f64();
         if json {
-            println!(r#"{{"epoch":{epoch},"seconds":{secs:.4},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
+            println!(
+                r#"{{"epoch":{epoch},"seconds":{secs:.4},"loss":{loss:.6},"accuracy":{acc:.6}}}"#
+            );
         } else {
             println!("epoch {epoch:>3}: loss {loss:.4}  accuracy {acc:.4}  ({secs:.2} s)");
         }
@@ -172,10 +198,14 @@ fn train(args: &[String]) -> Result<()> {
     for (name, ds) in [("train", &train_eval_ds), ("test", &test_ds)] {
         let m = pollster::block_on(evaluate(b.as_ref(), &model, ds))?;
         let loss = m.value(MetricKind::Loss).unwrap_or(f64::NAN);
-        let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap_or(f64::NAN);
+        let acc = m
+            .value(MetricKind::SparseCategoricalAccuracy)
+            .unwrap_or(f64::NAN);
         let count = m.value(MetricKind::NumExamples).unwrap_or(0.0);
         if json {
-            println!(r#"{{"eval":"{name}","examples":{count},"loss":{loss:.6},"accuracy":{acc:.6}}}"#);
+            println!(
+                r#"{{"eval":"{name}","examples":{count},"loss":{loss:.6},"accuracy":{acc:.6}}}"#
+            );
         } else {
             println!("evaluation on {name} ({count} examples): loss {loss:.4}  accuracy {acc:.4}");
         }
@@ -223,6 +253,9 @@ fn bench(args: &[String]) -> Result<()> {
 fn reference_run(args: &[String]) -> Result<()> {
     let flags = Flags::parse(args, &["seed"], &[])?;
     let digest = pollster::block_on(fedwasm::reference::reference_run(flags.get("seed", 1u64)?))?;
-    println!("{}", serde_json::to_string(&digest).expect("digests serialise"));
+    println!(
+        "{}",
+        serde_json::to_string(&digest).expect("digests serialise")
+    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec};
+use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec, Want};
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -72,10 +72,9 @@ impl Layer for ActivationLayer {
         _inputs: &[&Tensor],
         fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        _need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        let dx = if need[0] {
+        let dx = if want.inputs[0] {
             Some(self.0.backward(b, &fwd.output, dy)?)
         } else {
             None

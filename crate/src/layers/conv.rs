@@ -1,6 +1,8 @@
 //! Convolution and pooling layers (NHWC).
 
-use super::{expect_inputs, Activation, Backward, Forward, Initializer, Layer, Mode, ParamSpec};
+use super::{
+    expect_inputs, Activation, Backward, Forward, Initializer, Layer, Mode, ParamSpec, Want,
+};
 use crate::backend::{Backend, Padding};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -79,13 +81,12 @@ impl Layer for Conv2d {
         inputs: &[&Tensor],
         fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
         let dz = self.activation.backward(b, &fwd.output, dy)?;
-        if !need_params {
+        if !want.params {
             // Only the input gradient: dx = conv2d_backward's dx, computed alone.
-            let dx = if need[0] {
+            let dx = if want.inputs[0] {
                 b.conv2d_backward(inputs[0], p[0], &dz, self.padding, true)?
                     .dx
             } else {
@@ -96,7 +97,7 @@ impl Layer for Conv2d {
                 params: vec![],
             });
         }
-        let g = b.conv2d_backward(inputs[0], p[0], &dz, self.padding, need[0])?;
+        let g = b.conv2d_backward(inputs[0], p[0], &dz, self.padding, want.inputs[0])?;
         Ok(Backward {
             inputs: vec![g.dx],
             params: vec![g.dw, g.db],
@@ -143,10 +144,9 @@ impl Layer for MaxPool2d {
         inputs: &[&Tensor],
         _fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        _need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        let dx = if need[0] {
+        let dx = if want.inputs[0] {
             Some(b.max_pool2d_backward(inputs[0], dy)?)
         } else {
             None

@@ -2,6 +2,7 @@
 
 use super::{
     as_matrix, expect_inputs, Activation, Backward, Forward, Initializer, Layer, Mode, ParamSpec,
+    Want,
 };
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -73,21 +74,20 @@ impl Layer for Dense {
         inputs: &[&Tensor],
         fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
         let y = as_matrix(&fwd.output)?;
         let dz = self.activation.backward(b, &y, &as_matrix(dy)?)?;
         let x = as_matrix(inputs[0])?;
         // dW = x^T dz; db = column sums of dz; dx = dz W^T.
         let mut params = vec![];
-        if need_params {
+        if want.params {
             params.push(b.matmul(&x, &dz, true, false)?);
             if self.bias_init.is_some() {
                 params.push(b.sum_leading(&dz)?);
             }
         }
-        let dx = if need[0] {
+        let dx = if want.inputs[0] {
             Some(
                 b.matmul(&dz, p[0], false, true)?
                     .reshape(inputs[0].shape())?,

@@ -1,6 +1,6 @@
 //! Inverted dropout with counter-based, seeded masks.
 
-use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec};
+use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec, Want};
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -52,10 +52,9 @@ impl Layer for Dropout {
         _inputs: &[&Tensor],
         fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        _need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        let dx = match (&fwd.saved, need[0]) {
+        let dx = match (&fwd.saved, want.inputs[0]) {
             (_, false) => None,
             (Some(mask), true) => Some(b.mul(dy, mask)?),
             (None, true) => Some(dy.clone()),

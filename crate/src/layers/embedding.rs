@@ -1,6 +1,6 @@
 //! Embeddings and the dot product of seed 003's matrix-factorisation model.
 
-use super::{expect_inputs, Backward, Forward, Initializer, Layer, Mode, ParamSpec};
+use super::{expect_inputs, Backward, Forward, Initializer, Layer, Mode, ParamSpec, Want};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -50,10 +50,9 @@ impl Layer for Embedding {
         inputs: &[&Tensor],
         _fwd: &Forward,
         dy: &Tensor,
-        _need: &[bool],
-        need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        if !need_params {
+        if !want.params {
             return Ok(Backward {
                 inputs: vec![None],
                 params: vec![],
@@ -112,10 +111,9 @@ impl Layer for UserEmbedding {
         _inputs: &[&Tensor],
         _fwd: &Forward,
         dy: &Tensor,
-        _need: &[bool],
-        need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        let params = if need_params {
+        let params = if want.params {
             vec![b.sum_leading(dy)?.reshape(&[1, self.units])?]
         } else {
             vec![]
@@ -165,16 +163,15 @@ impl Layer for Dot {
         inputs: &[&Tensor],
         _fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        _need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
         // d(a.b)/da = b and d(a.b)/db = a, each scaled by the row's dy.
-        let da = if need[0] {
+        let da = if want.inputs[0] {
             Some(b.scale_rows(inputs[1], dy)?)
         } else {
             None
         };
-        let db = if need[1] {
+        let db = if want.inputs[1] {
             Some(b.scale_rows(inputs[0], dy)?)
         } else {
             None

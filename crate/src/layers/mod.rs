@@ -94,6 +94,15 @@ pub struct Backward {
     pub params: Vec<Tensor>,
 }
 
+/// Which gradients a backward pass should compute.
+#[derive(Clone, Copy, Debug)]
+pub struct Want<'a> {
+    /// Per input: compute d(loss)/d(input)?
+    pub inputs: &'a [bool],
+    /// Compute the parameter gradients? (`Backward::params` is empty otherwise.)
+    pub params: bool,
+}
+
 /// What every layer implements. `node` is the layer's index in its model,
 /// used to give each dropout layer its own random stream.
 pub trait Layer {
@@ -114,9 +123,8 @@ pub trait Layer {
         mode: Mode,
         node: u32,
     ) -> Result<Forward>;
-    /// Backward pass given `dy = d(loss)/d(output)`; `need` says which input
-    /// gradients to compute, `need_params` whether to compute the parameter
-    /// gradients (an empty `params` otherwise).
+    /// Backward pass given `dy = d(loss)/d(output)`; `want` says which
+    /// gradients to compute.
     fn backward(
         &self,
         b: &dyn Backend,
@@ -124,8 +132,7 @@ pub trait Layer {
         inputs: &[&Tensor],
         fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward>;
 }
 
@@ -220,9 +227,17 @@ pub enum LayerKind {
 /// The logits version of a layer whose output is a softmax, if it is one:
 /// a dense or convolution layer with a softmax activation gives the same layer
 /// with a linear activation; a `softmax` layer gives the identity.
-pub(crate) fn logits_layer(kind: &LayerKind, model: &str, node: &str) -> Result<Option<Box<dyn Layer>>> {
+pub(crate) fn logits_layer(
+    kind: &LayerKind,
+    model: &str,
+    node: &str,
+) -> Result<Option<Box<dyn Layer>>> {
     let linear = match kind {
-        LayerKind::Softmax => return Ok(Some(Box::new(activation::ActivationLayer(Activation::Linear)))),
+        LayerKind::Softmax => {
+            return Ok(Some(Box::new(activation::ActivationLayer(
+                Activation::Linear,
+            ))))
+        }
         LayerKind::Dense {
             activation: Activation::Softmax,
             ..
@@ -232,7 +247,9 @@ pub(crate) fn logits_layer(kind: &LayerKind, model: &str, node: &str) -> Result<
             ..
         } => {
             let mut k = kind.clone();
-            if let LayerKind::Dense { activation, .. } | LayerKind::Conv2d { activation, .. } = &mut k {
+            if let LayerKind::Dense { activation, .. } | LayerKind::Conv2d { activation, .. } =
+                &mut k
+            {
                 *activation = Activation::Linear;
             }
             k

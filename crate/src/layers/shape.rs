@@ -1,6 +1,6 @@
 //! Flatten and Reshape: metadata-only layers.
 
-use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec};
+use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec, Want};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::tensor::{numel, Tensor};
@@ -59,10 +59,9 @@ impl Layer for Reshape {
         inputs: &[&Tensor],
         _fwd: &Forward,
         dy: &Tensor,
-        need: &[bool],
-        _need_params: bool,
+        want: Want<'_>,
     ) -> Result<Backward> {
-        let dx = if need[0] {
+        let dx = if want.inputs[0] {
             Some(dy.clone().reshape(inputs[0].shape())?)
         } else {
             None

@@ -32,12 +32,18 @@ pub enum VariableGroup {
 impl VariableGroup {
     /// Global (shared with the server)?
     pub fn is_global(self) -> bool {
-        matches!(self, VariableGroup::GlobalTrainable | VariableGroup::GlobalNonTrainable)
+        matches!(
+            self,
+            VariableGroup::GlobalTrainable | VariableGroup::GlobalNonTrainable
+        )
     }
 
     /// Trained by gradient descent?
     pub fn is_trainable(self) -> bool {
-        matches!(self, VariableGroup::GlobalTrainable | VariableGroup::LocalTrainable)
+        matches!(
+            self,
+            VariableGroup::GlobalTrainable | VariableGroup::LocalTrainable
+        )
     }
 }
 
@@ -127,7 +133,10 @@ pub trait Model {
 
     /// Total number of scalar parameters.
     fn num_parameters(&self) -> usize {
-        self.variables().iter().map(|v| v.shape.iter().product::<usize>()).sum()
+        self.variables()
+            .iter()
+            .map(|v| v.shape.iter().product::<usize>())
+            .sum()
     }
 
     /// `wrt` mask selecting the variables of `group`.

@@ -23,7 +23,10 @@ pub fn softmax_regression() -> ModelSpec {
         name: "softmax_regression".into(),
         input_shape: vec![784],
         label: LabelSpec::Class { num_classes: 10 },
-        layers: vec![NodeSpec::new("dense", dense(10, Activation::Softmax, Initializer::Zeros))],
+        layers: vec![NodeSpec::new(
+            "dense",
+            dense(10, Activation::Softmax, Initializer::Zeros),
+        )],
         output: None,
         loss: LossSpec::SparseCategoricalCrossentropy { from_logits: false },
         metrics: vec![MetricKind::SparseCategoricalAccuracy],
@@ -49,15 +52,26 @@ pub fn cnn_dropout(num_classes: usize) -> ModelSpec {
         input_shape: vec![784],
         label: LabelSpec::Class { num_classes },
         layers: vec![
-            NodeSpec::new("image", LayerKind::Reshape { shape: vec![28, 28, 1] }),
+            NodeSpec::new(
+                "image",
+                LayerKind::Reshape {
+                    shape: vec![28, 28, 1],
+                },
+            ),
             NodeSpec::new("conv1", conv(32)),
             NodeSpec::new("conv2", conv(64)),
             NodeSpec::new("pool", LayerKind::MaxPool2d),
             NodeSpec::new("dropout1", LayerKind::Dropout { rate: 0.25 }),
             NodeSpec::new("flatten", LayerKind::Flatten),
-            NodeSpec::new("dense1", dense(128, Activation::Relu, Initializer::GlorotUniform)),
+            NodeSpec::new(
+                "dense1",
+                dense(128, Activation::Relu, Initializer::GlorotUniform),
+            ),
             NodeSpec::new("dropout2", LayerKind::Dropout { rate: 0.5 }),
-            NodeSpec::new("dense2", dense(num_classes, Activation::Softmax, Initializer::GlorotUniform)),
+            NodeSpec::new(
+                "dense2",
+                dense(num_classes, Activation::Softmax, Initializer::GlorotUniform),
+            ),
         ],
         output: None,
         loss: LossSpec::SparseCategoricalCrossentropy { from_logits: false },

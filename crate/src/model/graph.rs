@@ -13,7 +13,7 @@ use super::spec::{LossSpec, ModelSpec, INPUT};
 use crate::backend::{Backend, LossOutput};
 use crate::data::{ElementSpec, LabelSpec};
 use crate::error::{Error, Result};
-use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode};
+use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode, Want};
 use crate::metrics::MetricKind;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -75,7 +75,10 @@ impl GraphModel {
         let mut candidates = Vec::new();
         for (i, ns) in spec.layers.iter().enumerate() {
             if ns.name == INPUT || ns.name.contains('/') || ns.name.is_empty() {
-                return Err(bad(format!("node name {:?} is reserved or contains '/'", ns.name)));
+                return Err(bad(format!(
+                    "node name {:?} is reserved or contains '/'",
+                    ns.name
+                )));
             }
             if index.contains_key(ns.name.as_str()) {
                 return Err(bad(format!("two nodes are named {:?}", ns.name)));
@@ -126,7 +129,11 @@ impl GraphModel {
             }
             index.insert(&ns.name, i);
             shapes.push(out);
-            nodes.push(Node { layer, inputs, params });
+            nodes.push(Node {
+                layer,
+                inputs,
+                params,
+            });
         }
         for (ni, node) in nodes.iter().enumerate() {
             for &v in &node.params {
@@ -162,7 +169,12 @@ impl GraphModel {
             }
         }
         let values = (0..variables.len())
-            .map(|i| b.upload(&variables[i].shape, &inits[i].sample(&variables[i].shape, &mut Rng::derive(seed, i as u64))))
+            .map(|i| {
+                b.upload(
+                    &variables[i].shape,
+                    &inits[i].sample(&variables[i].shape, &mut Rng::derive(seed, i as u64)),
+                )
+            })
             .collect::<Result<_>>()?;
         Ok(GraphModel {
             element_spec: spec.element_spec(),
@@ -223,7 +235,9 @@ impl GraphModel {
                     Source::Node(j) => &outs[*j].output,
                 })
                 .collect();
-            let f = node.layer.forward(b, &self.params_of(node), &inputs, mode, i as u32)?;
+            let f = node
+                .layer
+                .forward(b, &self.params_of(node), &inputs, mode, i as u32)?;
             outs.push(f);
         }
         Ok(outs)
@@ -234,8 +248,12 @@ impl GraphModel {
             return b.softmax_cross_entropy(out, y);
         }
         match self.spec.loss {
-            LossSpec::SparseCategoricalCrossentropy { from_logits: false } => b.sparse_cross_entropy(out, y),
-            LossSpec::SparseCategoricalCrossentropy { from_logits: true } => b.softmax_cross_entropy(out, y),
+            LossSpec::SparseCategoricalCrossentropy { from_logits: false } => {
+                b.sparse_cross_entropy(out, y)
+            }
+            LossSpec::SparseCategoricalCrossentropy { from_logits: true } => {
+                b.softmax_cross_entropy(out, y)
+            }
             LossSpec::MeanSquaredError => b.mean_squared_error(out, y),
         }
     }
@@ -254,7 +272,10 @@ impl GraphModel {
         if x.shape().get(1..) != Some(self.spec.input_shape.as_slice()) {
             return Err(Error::shape(
                 "GraphModel::forward",
-                format!("x of shape [batch, {:?}] for model {}", self.spec.input_shape, self.spec.name),
+                format!(
+                    "x of shape [batch, {:?}] for model {}",
+                    self.spec.input_shape, self.spec.name
+                ),
                 x.shape(),
             ));
         }
@@ -309,7 +330,11 @@ impl Model for GraphModel {
     ) -> Result<(BatchOutput, Vec<Option<Tensor>>)> {
         self.check_x(&batch.x)?;
         if wrt.len() != self.variables.len() {
-            return Err(Error::shape("forward_backward", self.variables.len(), wrt.len()));
+            return Err(Error::shape(
+                "forward_backward",
+                self.variables.len(),
+                wrt.len(),
+            ));
         }
         let outs = self.run(b, &batch.x, mode)?;
         let LossOutput { loss, grad } = self.loss(b, &outs[self.output].output, &batch.y)?;
@@ -317,7 +342,10 @@ impl Model for GraphModel {
         let mut requires = vec![false; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
             requires[i] = node.params.iter().any(|&v| wrt[v])
-                || node.inputs.iter().any(|s| matches!(s, Source::Node(j) if requires[*j]));
+                || node
+                    .inputs
+                    .iter()
+                    .any(|s| matches!(s, Source::Node(j) if requires[*j]));
         }
         let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
         grads[self.output] = Some(grad);
@@ -342,9 +370,17 @@ impl Model for GraphModel {
                 .map(|s| matches!(s, Source::Node(j) if requires[*j]))
                 .collect();
             let need_params = node.params.iter().any(|&v| wrt[v]);
-            let bw = node
-                .layer
-                .backward(b, &self.params_of(node), &inputs, &outs[i], &dy, &need, need_params)?;
+            let bw = node.layer.backward(
+                b,
+                &self.params_of(node),
+                &inputs,
+                &outs[i],
+                &dy,
+                Want {
+                    inputs: &need,
+                    params: need_params,
+                },
+            )?;
             for (s, g) in node.inputs.iter().zip(bw.inputs) {
                 if let (Source::Node(j), Some(g)) = (s, g) {
                     grads[*j] = Some(match grads[*j].take() {
@@ -359,7 +395,11 @@ impl Model for GraphModel {
                 }
             }
         }
-        let out = outs.into_iter().nth(self.output).expect("output index is valid").output;
+        let out = outs
+            .into_iter()
+            .nth(self.output)
+            .expect("output index is valid")
+            .output;
         let predictions = self.predictions(b, out)?;
         Ok((
             BatchOutput {

@@ -20,7 +20,11 @@ pub async fn read_weights(
     let mut variables = Vec::new();
     for (info, value) in model.variables().iter().zip(model.values()) {
         if keep(info.group) {
-            variables.push(NamedTensor::new(info.name.clone(), info.shape.clone(), b.read(value).await?)?);
+            variables.push(NamedTensor::new(
+                info.name.clone(),
+                info.shape.clone(),
+                b.read(value).await?,
+            )?);
         }
     }
     Ok(WeightsSnapshot::new(variables))
@@ -32,7 +36,11 @@ pub async fn read_weights(
 /// # Errors
 /// [`Error::Weights`] naming an unknown variable or a shape mismatch; nothing
 /// is assigned unless everything matches.
-pub fn assign_weights(b: &dyn Backend, model: &mut dyn Model, weights: &WeightsSnapshot) -> Result<()> {
+pub fn assign_weights(
+    b: &dyn Backend,
+    model: &mut dyn Model,
+    weights: &WeightsSnapshot,
+) -> Result<()> {
     let name = model.name().to_string();
     let mut plan = Vec::new();
     for w in &weights.variables {
@@ -45,14 +53,21 @@ pub fn assign_weights(b: &dyn Backend, model: &mut dyn Model, weights: &WeightsS
                 detail: format!(
                     "unknown variable {:?} (model has {:?})",
                     w.name,
-                    model.variables().iter().map(|v| &v.name).collect::<Vec<_>>()
+                    model
+                        .variables()
+                        .iter()
+                        .map(|v| &v.name)
+                        .collect::<Vec<_>>()
                 ),
             })?;
         let expected = &model.variables()[i].shape;
         if &w.shape != expected {
             return Err(Error::Weights {
                 model: name,
-                detail: format!("variable {:?} has shape {:?}, expected {:?}", w.name, w.shape, expected),
+                detail: format!(
+                    "variable {:?} has shape {:?}, expected {:?}",
+                    w.name, w.shape, expected
+                ),
             });
         }
         plan.push((i, b.upload(&w.shape, &w.data)?));

@@ -38,7 +38,10 @@ pub fn assign(
         (false, false) => VariableGroup::LocalNonTrainable,
     };
     match spec {
-        None => Ok(vars.iter().map(|v| by_trainable(true, v.trainable)).collect()),
+        None => Ok(vars
+            .iter()
+            .map(|v| by_trainable(true, v.trainable))
+            .collect()),
         Some(PartitionSpec::ByLayer { global, local }) => {
             let known: BTreeSet<&str> = layers.iter().copied().collect();
             let mut side: BTreeMap<&str, bool> = BTreeMap::new();
@@ -48,7 +51,9 @@ pub fn assign(
                         return Err(fail(format!("layer {n:?} is not in the model")));
                     }
                     if side.insert(n.as_str(), is_global).is_some() {
-                        return Err(fail(format!("layer {n:?} is listed twice (global and local must be disjoint)")));
+                        return Err(fail(format!(
+                            "layer {n:?} is listed twice (global and local must be disjoint)"
+                        )));
                     }
                 }
             }
@@ -62,7 +67,10 @@ pub fn assign(
                     "layers {missing:?} have variables but are in neither the global nor the local list"
                 )));
             }
-            Ok(vars.iter().map(|v| by_trainable(side[v.layer], v.trainable)).collect())
+            Ok(vars
+                .iter()
+                .map(|v| by_trainable(side[v.layer], v.trainable))
+                .collect())
         }
         Some(PartitionSpec::ByVariable {
             global_trainable,
@@ -80,14 +88,22 @@ pub fn assign(
             ] {
                 for n in names {
                     if !known.contains(n.as_str()) {
-                        return Err(fail(format!("variable {n:?} is not in the model (known: {known:?})")));
+                        return Err(fail(format!(
+                            "variable {n:?} is not in the model (known: {known:?})"
+                        )));
                     }
                     if let Some(prev) = group.insert(n.as_str(), g) {
-                        return Err(fail(format!("variable {n:?} is in both {prev:?} and {g:?}")));
+                        return Err(fail(format!(
+                            "variable {n:?} is in both {prev:?} and {g:?}"
+                        )));
                     }
                 }
             }
-            let missing: Vec<&str> = vars.iter().map(|v| v.name).filter(|n| !group.contains_key(n)).collect();
+            let missing: Vec<&str> = vars
+                .iter()
+                .map(|v| v.name)
+                .filter(|n| !group.contains_key(n))
+                .collect();
             if !missing.is_empty() {
                 return Err(fail(format!("variables {missing:?} are in no group")));
             }

@@ -29,6 +29,7 @@ pub struct Progress {
 }
 
 /// Options of a local training pass.
+#[derive(Default)]
 pub struct TrainOptions<'a> {
     /// Seed of the dropout masks.
     pub seed: u64,
@@ -37,16 +38,6 @@ pub struct TrainOptions<'a> {
     pub first_step: u32,
     /// Called after each batch.
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
-}
-
-impl Default for TrainOptions<'_> {
-    fn default() -> Self {
-        TrainOptions {
-            seed: 0,
-            first_step: 0,
-            progress: None,
-        }
-    }
 }
 
 /// The variables of `model` in any of `groups` that are trainable, as a mask.
@@ -102,7 +93,10 @@ pub async fn train_local(
     let wrt = trainable_mask(model, groups);
     let mut acc = MetricAccumulator::new(b, model.metrics())?;
     let mut step = first_step;
-    let mut done = Progress { batches: 0, examples: 0 };
+    let mut done = Progress {
+        batches: 0,
+        examples: 0,
+    };
     for batch in data.batches()? {
         let batch = batch?;
         check_batch(model.name(), model.input_spec(), &batch)?;
@@ -142,7 +136,11 @@ pub async fn train_local(
 ///
 /// # Errors
 /// As [`train_local`].
-pub async fn evaluate(b: &dyn Backend, model: &dyn Model, data: &Dataset) -> Result<UnfinalizedMetrics> {
+pub async fn evaluate(
+    b: &dyn Backend,
+    model: &dyn Model,
+    data: &Dataset,
+) -> Result<UnfinalizedMetrics> {
     let mut acc = MetricAccumulator::new(b, model.metrics())?;
     for batch in data.batches()? {
         let batch = batch?;

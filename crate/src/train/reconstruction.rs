@@ -49,7 +49,15 @@ async fn reconstruct(
         seed,
         ..TrainOptions::default()
     };
-    train_local(b, model, &mut opt, data, &[VariableGroup::LocalTrainable], opts).await?;
+    train_local(
+        b,
+        model,
+        &mut opt,
+        data,
+        &[VariableGroup::LocalTrainable],
+        opts,
+    )
+    .await?;
     Ok(())
 }
 
@@ -68,13 +76,26 @@ pub async fn reconstruct_and_train(
 ) -> Result<UnfinalizedMetrics> {
     let (recon, post) = config.split.split(data)?;
     reconstruct(b, model, &config.reconstruction_optimizer, &recon, seed).await?;
-    let mut opt = optimizer_for(b, model, &[VariableGroup::GlobalTrainable], config.client_optimizer.clone())?;
+    let mut opt = optimizer_for(
+        b,
+        model,
+        &[VariableGroup::GlobalTrainable],
+        config.client_optimizer.clone(),
+    )?;
     let opts = TrainOptions {
         seed,
         first_step: 1 << 20,
         progress: None,
     };
-    train_local(b, model, &mut opt, &post, &[VariableGroup::GlobalTrainable], opts).await
+    train_local(
+        b,
+        model,
+        &mut opt,
+        &post,
+        &[VariableGroup::GlobalTrainable],
+        opts,
+    )
+    .await
 }
 
 /// Reconstruction evaluation (FedReconEval): reconstruct the local variables
