@@ -47,7 +47,7 @@ fn rows_of<'a, T: Real>(op: &'static str, t: &'a Tensor) -> Result<ArrayView2<'a
         .shape()
         .last()
         .ok_or_else(|| Error::shape(op, "a tensor of rank >= 1", t.shape()))?;
-    let rows = if n == 0 { 0 } else { t.len() / n };
+    let rows = t.len().checked_div(n).unwrap_or(0);
     ArrayView2::from_shape((rows, n), host::<T>(t, op)?).map_err(|e| Error::invalid(op, e.to_string()))
 }
 
