@@ -96,7 +96,9 @@ impl std::str::FromStr for BackendChoice {
 /// [`Error::BackendUnavailable`] when a forced backend cannot be had.
 pub fn select(choice: BackendChoice) -> Result<Box<dyn Backend>> {
     match choice {
-        BackendChoice::Auto | BackendChoice::Force(BackendKind::Cpu) => Ok(Box::new(CpuBackend::new())),
+        BackendChoice::Auto | BackendChoice::Force(BackendKind::Cpu) => {
+            Ok(Box::new(CpuBackend::new()))
+        }
         BackendChoice::Force(BackendKind::Webgpu) => Err(Error::BackendUnavailable {
             backend: "webgpu".into(),
             reason: "this build of fedwasm has no WebGPU backend yet; use cpu".into(),

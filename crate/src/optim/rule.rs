@@ -118,7 +118,9 @@ impl UpdateRule {
     pub fn slot_inits(&self) -> Vec<f32> {
         match self {
             UpdateRule::Sgd { momentum: None, .. } => vec![],
-            UpdateRule::Sgd { momentum: Some(_), .. } => vec![0.0],
+            UpdateRule::Sgd {
+                momentum: Some(_), ..
+            } => vec![0.0],
             UpdateRule::Adam { .. } => vec![0.0, 0.0],
             UpdateRule::Adagrad {
                 initial_accumulator_value,

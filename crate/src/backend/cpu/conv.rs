@@ -37,7 +37,11 @@ impl Geometry {
             _ => return Err(Error::shape(op, "kernel as [kh, kw, c, f]", w.shape())),
         };
         if kc != c {
-            return Err(Error::shape(op, format!("kernel in-channels {c}"), w.shape()));
+            return Err(Error::shape(
+                op,
+                format!("kernel in-channels {c}"),
+                w.shape(),
+            ));
         }
         let (ho, wo, pad_top, pad_left) = match padding {
             Padding::Same => (h, wd, (kh - 1) / 2, (kw - 1) / 2),
@@ -105,7 +109,9 @@ fn im2col<T: Real>(g: &Geometry, x: &[T]) -> Vec<T> {
         for oy in 0..g.ho {
             for ox in 0..g.wo {
                 let dst = &mut cols[row * p..(row + 1) * p];
-                g.for_each_tap(b, oy, ox, |col, xo| dst[col..col + g.c].copy_from_slice(&x[xo..xo + g.c]));
+                g.for_each_tap(b, oy, ox, |col, xo| {
+                    dst[col..col + g.c].copy_from_slice(&x[xo..xo + g.c])
+                });
                 row += 1;
             }
         }
@@ -135,7 +141,16 @@ fn col2im<T: Real>(g: &Geometry, cols: &[T]) -> Vec<T> {
 
 /// `c = op(a) * op(b)` on raw slices (row-major, transposes as strides).
 #[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Real>(m: usize, k: usize, n: usize, a: &[T], ta: bool, b: &[T], tb: bool, c: &mut [T]) {
+fn gemm_into<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    c: &mut [T],
+) {
     debug_assert_eq!(a.len(), m * k);
     debug_assert_eq!(b.len(), k * n);
     debug_assert_eq!(c.len(), m * n);
@@ -150,7 +165,21 @@ fn gemm_into<T: Real>(m: usize, k: usize, n: usize, a: &[T], ta: bool, b: &[T], 
     let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
     // SAFETY: lengths checked above; strides stay inside each buffer.
     unsafe {
-        T::gemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, T::zero(), c.as_mut_ptr(), n as isize, 1);
+        T::gemm(
+            m,
+            k,
+            n,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            T::zero(),
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
     }
 }
 
@@ -231,7 +260,8 @@ fn pool_argmax<T: Real>(x: &[T], n: usize, h: usize, w: usize, c: usize) -> Vec<
         for oy in 0..ho {
             for ox in 0..wo {
                 for ch in 0..c {
-                    let at = |dy: usize, dx: usize| ((b * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch;
+                    let at =
+                        |dy: usize, dx: usize| ((b * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch;
                     let mut best = at(0, 0);
                     for idx in [at(0, 1), at(1, 0), at(1, 1)] {
                         if x[idx] > x[best] {
@@ -251,7 +281,10 @@ pub fn max_pool2d<T: Real>(x: &Tensor) -> Result<Tensor> {
     const OP: &str = "max_pool2d";
     let (n, h, w, c) = pool_dims(OP, x)?;
     let xv = host::<T>(x, OP)?;
-    let out = pool_argmax(xv, n, h, w, c).into_iter().map(|i| xv[i]).collect();
+    let out = pool_argmax(xv, n, h, w, c)
+        .into_iter()
+        .map(|i| xv[i])
+        .collect();
     Ok(T::wrap(&[n, h / 2, w / 2, c], out))
 }
 

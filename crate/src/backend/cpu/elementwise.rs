@@ -8,7 +8,12 @@ use crate::rng::counter_uniform;
 use crate::tensor::{numel, Tensor};
 
 /// `f(a, b)` elementwise over equal shapes.
-pub fn zip_map<T: Real>(op: &'static str, a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> T) -> Result<Tensor> {
+pub fn zip_map<T: Real>(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(T, T) -> T,
+) -> Result<Tensor> {
     same_shape(op, a, b)?;
     let av = host::<T>(a, op)?;
     let bv = host::<T>(b, op)?;
@@ -33,12 +38,21 @@ pub fn add_assign<T: Real>(acc: &mut Tensor, x: &Tensor) -> Result<()> {
 /// `max(x, 0)`.
 pub fn relu<T: Real>(x: &Tensor) -> Result<Tensor> {
     let xv = host::<T>(x, "relu")?;
-    Ok(T::wrap(x.shape(), xv.iter().map(|&v| v.max(T::zero())).collect()))
+    Ok(T::wrap(
+        x.shape(),
+        xv.iter().map(|&v| v.max(T::zero())).collect(),
+    ))
 }
 
 /// `dy` where the ReLU output `y` is positive.
 pub fn relu_backward<T: Real>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    zip_map::<T>("relu_backward", y, dy, |y, d| if y > T::zero() { d } else { T::zero() })
+    zip_map::<T>("relu_backward", y, dy, |y, d| {
+        if y > T::zero() {
+            d
+        } else {
+            T::zero()
+        }
+    })
 }
 
 /// Views `t` as `[rows, last]`.
@@ -48,7 +62,8 @@ fn rows_of<'a, T: Real>(op: &'static str, t: &'a Tensor) -> Result<ArrayView2<'a
         .last()
         .ok_or_else(|| Error::shape(op, "a tensor of rank >= 1", t.shape()))?;
     let rows = t.len().checked_div(n).unwrap_or(0);
-    ArrayView2::from_shape((rows, n), host::<T>(t, op)?).map_err(|e| Error::invalid(op, e.to_string()))
+    ArrayView2::from_shape((rows, n), host::<T>(t, op)?)
+        .map_err(|e| Error::invalid(op, e.to_string()))
 }
 
 /// Numerically stable softmax over the last axis.
@@ -76,25 +91,41 @@ pub fn softmax_backward<T: Real>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let yv = rows_of::<T>(OP, y)?;
     let dv = rows_of::<T>(OP, dy)?;
     let mut out = dv.to_owned();
-    Zip::from(out.rows_mut()).and(yv.rows()).for_each(|mut o, yr| {
-        let s: T = o.iter().zip(yr.iter()).map(|(&d, &y)| d * y).sum();
-        Zip::from(&mut o).and(&yr).for_each(|o, &y| *o = y * (*o - s));
-    });
+    Zip::from(out.rows_mut())
+        .and(yv.rows())
+        .for_each(|mut o, yr| {
+            let s: T = o.iter().zip(yr.iter()).map(|(&d, &y)| d * y).sum();
+            Zip::from(&mut o)
+                .and(&yr)
+                .for_each(|o, &y| *o = y * (*o - s));
+        });
     Ok(T::wrap(y.shape(), out.into_raw_vec_and_offset().0))
 }
 
 /// Inverted-dropout mask from the counter-based RNG.
 pub fn dropout_mask<T: Real>(shape: &[usize], rate: f32, seed: u64, stream: u32) -> Result<Tensor> {
     if !(0.0..1.0).contains(&rate) {
-        return Err(Error::invalid("dropout_mask", format!("rate {rate} is not in [0, 1)")));
+        return Err(Error::invalid(
+            "dropout_mask",
+            format!("rate {rate} is not in [0, 1)"),
+        ));
     }
     let n = numel(shape);
     if n > u32::MAX as usize {
-        return Err(Error::invalid("dropout_mask", format!("{n} elements exceed the u32 counter")));
+        return Err(Error::invalid(
+            "dropout_mask",
+            format!("{n} elements exceed the u32 counter"),
+        ));
     }
     let keep = T::c(1.0 / (1.0 - rate as f64));
     let out = (0..n as u32)
-        .map(|i| if counter_uniform(seed, stream, i) >= rate { keep } else { T::zero() })
+        .map(|i| {
+            if counter_uniform(seed, stream, i) >= rate {
+                keep
+            } else {
+                T::zero()
+            }
+        })
         .collect();
     Ok(T::wrap(shape, out))
 }

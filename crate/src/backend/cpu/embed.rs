@@ -35,7 +35,10 @@ pub fn scatter_add_rows<T: Real>(dy: &Tensor, ids: &Tensor, rows: usize) -> Resu
     let idx = indices(host::<T>(ids, OP)?, rows, OP)?;
     let mut out = vec![T::zero(); rows * k];
     for (r, &i) in idx.iter().enumerate() {
-        for (o, &d) in out[i * k..(i + 1) * k].iter_mut().zip(&dv[r * k..(r + 1) * k]) {
+        for (o, &d) in out[i * k..(i + 1) * k]
+            .iter_mut()
+            .zip(&dv[r * k..(r + 1) * k])
+        {
             *o += d;
         }
     }

@@ -16,8 +16,16 @@ pub fn matmul<T: Real>(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Ten
     const OP: &str = "matmul";
     let (ar, ac) = dims2(OP, a)?;
     let (br, bc) = dims2(OP, b)?;
-    let (m, k, rsa, csa) = if ta { (ac, ar, 1, ac as isize) } else { (ar, ac, ac as isize, 1) };
-    let (kb, n, rsb, csb) = if tb { (bc, br, 1, bc as isize) } else { (br, bc, bc as isize, 1) };
+    let (m, k, rsa, csa) = if ta {
+        (ac, ar, 1, ac as isize)
+    } else {
+        (ar, ac, ac as isize, 1)
+    };
+    let (kb, n, rsb, csb) = if tb {
+        (bc, br, 1, bc as isize)
+    } else {
+        (br, bc, bc as isize, 1)
+    };
     if k != kb {
         return Err(Error::Shape {
             op: OP,

@@ -76,7 +76,11 @@ pub fn softmax_cross_entropy<T: Real>(logits: &Tensor, labels: &Tensor) -> Resul
     })
 }
 
-fn paired<'a, T: Real>(op: &'static str, pred: &'a Tensor, target: &'a Tensor) -> Result<(&'a [T], &'a [T])> {
+fn paired<'a, T: Real>(
+    op: &'static str,
+    pred: &'a Tensor,
+    target: &'a Tensor,
+) -> Result<(&'a [T], &'a [T])> {
     if pred.len() != target.len() {
         return Err(Error::shape(op, pred.shape(), target.shape()));
     }
@@ -89,7 +93,11 @@ pub fn mean_squared_error<T: Real>(pred: &Tensor, target: &Tensor) -> Result<Los
     let (pv, tv) = paired::<T>(OP, pred, target)?;
     let inv_n = T::one() / T::c(pv.len().max(1) as f64);
     let two = T::c(2.0);
-    let grad = pv.iter().zip(tv).map(|(&p, &t)| two * (p - t) * inv_n).collect();
+    let grad = pv
+        .iter()
+        .zip(tv)
+        .map(|(&p, &t)| two * (p - t) * inv_n)
+        .collect();
     let total: T = pv.iter().zip(tv).map(|(&p, &t)| (p - t) * (p - t)).sum();
     Ok(LossOutput {
         loss: T::wrap(&[1], vec![total * inv_n]),
@@ -119,7 +127,11 @@ pub fn count_correct<T: Real>(scores: &Tensor, labels: &Tensor) -> Result<Tensor
 pub fn count_within<T: Real>(pred: &Tensor, target: &Tensor, tol: f32) -> Result<Tensor> {
     let (pv, tv) = paired::<T>("count_within", pred, target)?;
     let tol = T::c(tol as f64);
-    let count = pv.iter().zip(tv).filter(|(&p, &t)| (p - t).abs() <= tol).count();
+    let count = pv
+        .iter()
+        .zip(tv)
+        .filter(|(&p, &t)| (p - t).abs() <= tol)
+        .count();
     Ok(T::wrap(&[1], vec![T::c(count as f64)]))
 }
 
