@@ -7,5 +7,9 @@ pub mod optim;
 pub mod rng;
 pub mod tensor;
 
+// JavaScript bindings, only in the WebAssembly build.
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
 pub use error::{Error, Result};
 pub use tensor::{Precision, Tensor};
