@@ -14,5 +14,9 @@ pub mod rng;
 pub mod tensor;
 pub mod train;
 
+// JavaScript bindings, only in the WebAssembly build.
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
 pub use error::{Error, Result};
 pub use tensor::{Precision, Tensor};

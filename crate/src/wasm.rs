@@ -1,0 +1,77 @@
+//! JavaScript bindings: what `wasm-bindgen` exports from the wasm32 build.
+//!
+//! Compiled only for `target_arch = "wasm32"` (see `lib.rs`). Keep this file a
+//! thin layer: each export converts JS values, calls the Rust library, and
+//! converts the result back. Build the Node.js package with
+//! `bash tests/build-node-pkg.sh` (output in `target/pkg-node/`).
+
+use wasm_bindgen::prelude::*;
+
+/// Runs once when the wasm module is instantiated: routes Rust panics to
+/// `console.error` with their message, instead of a bare "unreachable".
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The fedwasm crate version (`version` in `crate/Cargo.toml`), e.g. `"0.1.0"`.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// `performance.now()` in milliseconds (Node.js and browsers), for benchmarks.
+pub(crate) fn performance_now_ms() -> f64 {
+    let performance = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+        .ok()
+        .filter(|p| !p.is_undefined());
+    let now = performance.as_ref().and_then(|p| {
+        let f = js_sys::Reflect::get(p, &JsValue::from_str("now")).ok()?;
+        let f: js_sys::Function = f.dyn_into().ok()?;
+        f.call0(p).ok()?.as_f64()
+    });
+    now.unwrap_or_else(js_sys::Date::now)
+}
+
+fn js_error(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// The backend `auto` selection gives here, as JSON `{"kind", "adapter"}`.
+#[wasm_bindgen(js_name = backendInfo)]
+pub fn backend_info() -> Result<String, JsError> {
+    let b = crate::backend::select(crate::backend::BackendChoice::Auto).map_err(js_error)?;
+    Ok(serde_json::to_string(&b.info()).expect("backend info serialises"))
+}
+
+/// The deterministic reference training run (see `fedwasm::reference`), as the
+/// same JSON the native `fedwasm reference-run` prints.
+#[wasm_bindgen(js_name = referenceRun)]
+pub async fn reference_run(seed: u32) -> Result<String, JsError> {
+    let digest = crate::reference::reference_run(seed as u64)
+        .await
+        .map_err(js_error)?;
+    Ok(serde_json::to_string(&digest).expect("digests serialise"))
+}
+
+/// The training benchmark (`fedwasm bench train`), as JSON.
+/// `model` is `"softmax"` or `"cnn"`.
+#[wasm_bindgen(js_name = benchTrain)]
+pub async fn bench_train(
+    model: &str,
+    batch: u32,
+    examples: u32,
+    epochs: u32,
+) -> Result<String, JsError> {
+    let config = crate::bench::TrainBench {
+        model: model.parse().map_err(js_error)?,
+        batch: batch as usize,
+        examples: examples as usize,
+        epochs: epochs as usize,
+    };
+    let b = crate::backend::CpuBackend::new();
+    let result = crate::bench::run_train_bench(&b, &config)
+        .await
+        .map_err(js_error)?;
+    Ok(serde_json::to_string(&result).expect("results serialise"))
+}

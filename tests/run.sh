@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The fedwasm test suite: `bash tests/run.sh` (CI runs it through .ci/run).
+#
+# 1. Setup (idempotent; each install is skipped when already present):
+#    the wasm32-unknown-unknown target, clippy and rustfmt, wasm-bindgen-cli at
+#    the version of `wasm-bindgen` pinned in Cargo.lock, and a Node.js check.
+# 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32),
+#    rustdoc, native tests, wasm32 tests in Node.js, Node-side JS tests.
+#
+# Every step prints a header and its elapsed time; a summary table closes the
+# run. On the first failure the script stops and exits non-zero, naming the step.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# WebGPU tests (later, on Mesa's llvmpipe) need a runtime dir; CI may lack one.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# Binaries from `cargo install` must be on PATH.
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in
+  *":$cargo_bin:"*) ;;
+  *) export PATH="$cargo_bin:$PATH" ;;
+esac
+
+wasm_target=wasm32-unknown-unknown
+
+# ---------------------------------------------------------------------------
+# Step bookkeeping: headers, per-step timing, summary, failure report.
+# ---------------------------------------------------------------------------
+run_start=$SECONDS
+current_step=""
+step_start=0
+summary=()
+
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# run_step NAME COMMAND [ARGS...]: runs one step. Called at top level (not in
+# `if` or `||`), so `set -e` stays in force inside COMMAND and any failure ends
+# the script; the EXIT trap below then names the failed step.
+run_step() {
+  current_step=$1
+  shift
+  step_start=$SECONDS
+  printf '\n==== [%s] %s\n' "$(date +%H:%M:%S)" "$current_step"
+  "$@"
+  local took=$((SECONDS - step_start))
+  printf -- '---- ok: %s (%s)\n' "$current_step" "$(fmt_secs "$took")"
+  summary+=("$(printf '%8s  %s' "$(fmt_secs "$took")" "$current_step")")
+  current_step=""
+}
+
+print_summary() {
+  printf '\n==== Summary\n'
+  local line
+  for line in "${summary[@]}"; do printf '%s\n' "$line"; done
+  printf '%8s  total\n' "$(fmt_secs $((SECONDS - run_start)))"
+}
+
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    print_summary
+    printf '\nFAILED: %s (exit %d, after %s)\n' "${current_step:-setup}" "$rc" \
+      "$(fmt_secs $((SECONDS - step_start)))" >&2
+  fi
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------
+# Setup steps
+# ---------------------------------------------------------------------------
+
+# The WebAssembly target (std for wasm32-unknown-unknown).
+ensure_wasm_target() {
+  if rustup target list --installed | grep -qx "$wasm_target"; then
+    echo "$wasm_target: present"
+  else
+    rustup target add "$wasm_target"
+  fi
+}
+
+# clippy and rustfmt (`cargo clippy`/`cargo fmt` fail until they are installed).
+ensure_components() {
+  local missing=()
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "clippy, rustfmt: present"
+  else
+    rustup component add "${missing[@]}"
+  fi
+}
+
+# Version of the `wasm-bindgen` package in Cargo.lock (e.g. 0.2.130).
+locked_wasm_bindgen_version() {
+  awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/^version = "|"$/, ""); print; exit }' Cargo.lock
+}
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly: the CLI refuses
+# wasm built against another version. It provides `wasm-bindgen` (the
+# bindings generator) and `wasm-bindgen-test-runner` (the cargo test runner set
+# in .cargo/config.toml). No --locked: with it, the install fails because one
+# locked dependency is missing from the crates.io mirror.
+ensure_wasm_bindgen_cli() {
+  local want have_bg have_runner
+  want=$(locked_wasm_bindgen_version)
+  if [[ -z $want ]]; then
+    echo "no wasm-bindgen package in Cargo.lock" >&2
+    return 1
+  fi
+  # A machine image may still be installing it in the background: wait for
+  # that rather than starting a second, concurrent build of the same thing.
+  local waited=0
+  while pgrep -f "cargo install wasm-bindgen-cli" >/dev/null 2>&1 && [[ $waited -lt 1800 ]]; do
+    [[ $waited -eq 0 ]] && echo "waiting for a running 'cargo install wasm-bindgen-cli' to finish..."
+    sleep 10
+    waited=$((waited + 10))
+  done
+  have_bg=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  have_runner=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)
+  if [[ $have_bg == "$want" && $have_runner == "$want" ]]; then
+    echo "wasm-bindgen-cli $want: present"
+  else
+    echo "wasm-bindgen-cli: want $want, have '${have_bg:-none}' (runner '${have_runner:-none}'); installing (~4 min on 2 cores)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# Node.js runs the wasm32 tests (via wasm-bindgen-test-runner) and the JS tests
+# (`node --test` needs Node >= 18).
+check_node() {
+  if ! command -v node >/dev/null 2>&1; then
+    echo "node not found: install Node.js >= 18" >&2
+    return 1
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [[ $major -lt 18 ]]; then
+    echo "node $(node --version) is too old: need >= 18" >&2
+    return 1
+  fi
+  echo "node $(node --version)"
+}
+
+show_versions() {
+  rustc --version
+  cargo --version
+  wasm-bindgen --version
+  node --version
+}
+
+# ---------------------------------------------------------------------------
+# Check steps
+# ---------------------------------------------------------------------------
+
+# Node-side JS tests: build the Node package (tests/build-node-pkg.sh), then run
+# every tests/node/*.test.mjs with the built-in runner. Skipped when none exist.
+node_tests() {
+  local files=()
+  shopt -s nullglob
+  files=(tests/node/*.test.mjs)
+  shopt -u nullglob
+  if [[ ${#files[@]} -eq 0 ]]; then
+    echo "no tests/node/*.test.mjs yet: skipped"
+    return 0
+  fi
+  bash tests/build-node-pkg.sh
+  node --test "${files[@]}"
+}
+
+run_step "setup: rustup target $wasm_target" ensure_wasm_target
+run_step "setup: clippy + rustfmt" ensure_components
+run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen_cli
+run_step "setup: node" check_node
+run_step "versions" show_versions
+
+run_step "cargo fmt --all --check" cargo fmt --all --check
+run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -- -D warnings
+run_step "clippy (wasm32, lib)" cargo clippy --workspace --target "$wasm_target" --lib -- -D warnings
+run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm
+run_step "native tests" cargo test --workspace
+# wasm32: the library's own #[wasm_bindgen_test]s and the integration tests in
+# crate/tests/*.rs, run in Node.js by wasm-bindgen-test-runner. The binary
+# target is left out: it is the native CLI. (Plain #[test]s do not run here.)
+run_step "wasm32 tests (Node.js)" cargo test -p fedwasm --target "$wasm_target" --lib --test '*'
+run_step "Node JS tests (tests/node)" node_tests
+
+print_summary
+printf '\nAll checks passed.\n'
