@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checksum;
 pub mod data;
 pub mod error;
 pub mod layers;

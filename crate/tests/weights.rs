@@ -121,7 +121,7 @@ fn binary_layout_is_as_documented() {
     for x in [1.0f32, -2.0] {
         want.extend_from_slice(&x.to_le_bytes());
     }
-    let crc = fedwasm::model::crc32(&want);
+    let crc = fedwasm::checksum::crc32(&want);
     want.extend_from_slice(&crc.to_le_bytes());
     assert_eq!(w.to_bytes(), want);
 }

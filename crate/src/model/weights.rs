@@ -21,7 +21,6 @@
 //! and duplicate names, naming the variable; neither panics on any input.
 
 mod binary;
-mod crc32;
 mod json;
 
 use std::collections::HashSet;
@@ -30,8 +29,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-
-pub use crc32::crc32;
 
 /// One variable: name, shape and row-major `f32` elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -252,28 +252,40 @@ fn pool_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize, usize
     }
 }
 
-/// For each output element, the flat index into `x` of the first maximum of its window.
-fn pool_argmax<T: Real>(x: &[T], n: usize, h: usize, w: usize, c: usize) -> Vec<usize> {
-    let (ho, wo) = (h / 2, w / 2);
-    let mut arg = Vec::with_capacity(n * ho * wo * c);
+/// Calls `f(out_index, x_index)` for every output element of 2x2 pooling,
+/// with `x_index` the first maximum of its window (row-major window order).
+/// Channels are innermost, so the four candidate rows are contiguous.
+fn for_each_pool_max<T: Real>(
+    x: &[T],
+    dims: (usize, usize, usize, usize),
+    mut f: impl FnMut(usize, usize),
+) {
+    let (n, h, w, c) = dims;
+    let mut out = 0;
     for b in 0..n {
-        for oy in 0..ho {
-            for ox in 0..wo {
+        for oy in 0..h / 2 {
+            let row0 = (b * h + 2 * oy) * w;
+            let row1 = row0 + w;
+            for ox in 0..w / 2 {
+                let taps = [
+                    (row0 + 2 * ox) * c,
+                    (row0 + 2 * ox + 1) * c,
+                    (row1 + 2 * ox) * c,
+                    (row1 + 2 * ox + 1) * c,
+                ];
                 for ch in 0..c {
-                    let at =
-                        |dy: usize, dx: usize| ((b * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch;
-                    let mut best = at(0, 0);
-                    for idx in [at(0, 1), at(1, 0), at(1, 1)] {
-                        if x[idx] > x[best] {
-                            best = idx;
+                    let mut best = taps[0] + ch;
+                    for t in &taps[1..] {
+                        if x[t + ch] > x[best] {
+                            best = t + ch;
                         }
                     }
-                    arg.push(best);
+                    f(out, best);
+                    out += 1;
                 }
             }
         }
     }
-    arg
 }
 
 /// 2x2 max pooling, stride 2, "valid".
@@ -281,10 +293,8 @@ pub fn max_pool2d<T: Real>(x: &Tensor) -> Result<Tensor> {
     const OP: &str = "max_pool2d";
     let (n, h, w, c) = pool_dims(OP, x)?;
     let xv = host::<T>(x, OP)?;
-    let out = pool_argmax(xv, n, h, w, c)
-        .into_iter()
-        .map(|i| xv[i])
-        .collect();
+    let mut out = vec![T::zero(); n * (h / 2) * (w / 2) * c];
+    for_each_pool_max(xv, (n, h, w, c), |o, i| out[o] = xv[i]);
     Ok(T::wrap(&[n, h / 2, w / 2, c], out))
 }
 
@@ -297,8 +307,6 @@ pub fn max_pool2d_backward<T: Real>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     }
     let (xv, dv) = (host::<T>(x, OP)?, host::<T>(dy, OP)?);
     let mut dx = vec![T::zero(); xv.len()];
-    for (i, &d) in pool_argmax(xv, n, h, w, c).into_iter().zip(dv) {
-        dx[i] += d;
-    }
+    for_each_pool_max(xv, (n, h, w, c), |o, i| dx[i] += dv[o]);
     Ok(T::wrap(x.shape(), dx))
 }

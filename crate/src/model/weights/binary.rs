@@ -8,8 +8,8 @@
 
 use std::collections::HashSet;
 
-use super::crc32::crc32;
 use super::{NamedTensor, WeightsSnapshot};
+use crate::checksum::crc32;
 use crate::error::{Error, Result};
 
 /// File magic.

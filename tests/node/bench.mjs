@@ -1,0 +1,31 @@
+// The training benchmark of the wasm32 build under Node.js: the same code and
+// the same measurement as the native `fedwasm bench train` (crate/src/bench.rs).
+//
+//   bash tests/build-node-pkg.sh
+//   node tests/node/bench.mjs --model softmax --batch 20 [--examples N] [--epochs N] [--json]
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const fedwasm = require(new URL('../../target/pkg-node/fedwasm.js', import.meta.url).pathname);
+
+const args = process.argv.slice(2);
+function flag(name, fallback) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}
+const model = flag('model', 'softmax');
+const batch = Number(flag('batch', 20));
+const examples = Number(flag('examples', model === 'cnn' ? 1000 : 10000));
+const epochs = Number(flag('epochs', 3));
+
+const r = JSON.parse(await fedwasm.benchTrain(model, batch, examples, epochs));
+if (args.includes('--json')) {
+  console.log(JSON.stringify(r));
+} else {
+  console.log(
+    `wasm32 (Node ${process.versions.node}) ${model} batch ${batch}: epoch of ${examples} examples in ` +
+      `${(r.epoch_seconds * 1e3).toFixed(1)} ms = ${r.examples_per_second.toFixed(0)} examples/s, ` +
+      `${r.gflops.toFixed(2)} GFLOP/s (${(100 * r.fraction_of_gemm).toFixed(0)}% of the ` +
+      `${r.gemm_gflops.toFixed(2)} GFLOP/s sgemm rate)`,
+  );
+}
