@@ -167,6 +167,17 @@ node_tests() {
   node --test "${files[@]}"
 }
 
+# The README's main job (one epoch) and every example: what users run first.
+examples_and_main_job() {
+  cargo run -q -p fedwasm -- train --epochs 1
+  local ex
+  for ex in crate/examples/*.rs; do
+    ex=$(basename "$ex" .rs)
+    echo "-- example $ex"
+    cargo run -q -p fedwasm --example "$ex"
+  done
+}
+
 run_step "setup: rustup target $wasm_target" ensure_wasm_target
 run_step "setup: clippy + rustfmt" ensure_components
 run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen_cli
@@ -178,6 +189,7 @@ run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -
 run_step "clippy (wasm32, lib)" cargo clippy --workspace --target "$wasm_target" --lib -- -D warnings
 run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm
 run_step "native tests" cargo test --workspace
+run_step "main job and examples" examples_and_main_job
 # wasm32: the library's own #[wasm_bindgen_test]s and the integration tests in
 # crate/tests/*.rs, run in Node.js by wasm-bindgen-test-runner. The binary
 # target is left out: it is the native CLI. (Plain #[test]s do not run here.)

@@ -245,3 +245,30 @@ pub trait Backend {
 pub fn read_blocking(backend: &dyn Backend, t: &Tensor) -> Result<Vec<f32>> {
     pollster::block_on(backend.read(t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choice_parses_and_forcing_a_missing_backend_is_an_error() {
+        assert_eq!(
+            "cpu".parse::<BackendChoice>().unwrap(),
+            BackendChoice::Force(BackendKind::Cpu)
+        );
+        assert_eq!("".parse::<BackendChoice>().unwrap(), BackendChoice::Auto);
+        assert!("cuda"
+            .parse::<BackendChoice>()
+            .unwrap_err()
+            .to_string()
+            .contains("cuda"));
+        assert_eq!(
+            select(BackendChoice::Auto).unwrap().info().kind,
+            BackendKind::Cpu
+        );
+        let err = select(BackendChoice::Force(BackendKind::Webgpu))
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::BackendUnavailable { .. }), "{err}");
+    }
+}
