@@ -71,7 +71,8 @@ impl Flags {
     }
 }
 
-fn main() -> ExitCode {
+/// Runs the command line given by the process arguments.
+pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
