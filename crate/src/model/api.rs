@@ -72,10 +72,14 @@ impl DeviceBatch {
     /// # Errors
     /// Whatever the backend reports.
     pub fn upload(b: &dyn Backend, batch: &Batch) -> Result<Self> {
-        let host = |t: &Tensor| t.to_f32_vec();
+        // Batches are host f32; borrow them rather than copy twice.
+        let upload = |t: &Tensor| match t.as_f32() {
+            Some(v) => b.upload(t.shape(), v),
+            None => b.upload(t.shape(), &t.to_f32_vec()),
+        };
         Ok(DeviceBatch {
-            x: b.upload(batch.x.shape(), &host(&batch.x))?,
-            y: b.upload(batch.y.shape(), &host(&batch.y))?,
+            x: upload(&batch.x)?,
+            y: upload(&batch.y)?,
         })
     }
 
