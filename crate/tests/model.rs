@@ -1,6 +1,9 @@
 //! Model descriptions, partitions, built-in models, weights and graph-level
 //! gradients.
 
+mod common;
+use common::ready;
+
 use fedwasm::backend::CpuBackend;
 use fedwasm::data::{Batch, LabelSpec};
 use fedwasm::layers::Mode;
@@ -11,17 +14,6 @@ use fedwasm::model::{
 use fedwasm::reference::REFERENCE_CLASSIFIER;
 use fedwasm::rng::Rng;
 use fedwasm::tensor::Tensor;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    // CPU-backend futures are ready at once; poll with a no-op waker.
-    let mut f = std::pin::pin!(f);
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("CPU future was not ready"),
-    }
-}
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -180,7 +172,7 @@ fn partitions_by_layer_and_by_variable() {
 fn weights_round_trip_through_a_model() {
     let b = CpuBackend::new();
     let src = GraphModel::new(builtin::cnn_dropout(10), &b, 1).unwrap();
-    let snap = block_on(fedwasm::model::read_weights(&b, &src, |_| true)).unwrap();
+    let snap = ready(fedwasm::model::read_weights(&b, &src, |_| true)).unwrap();
     assert_eq!(snap.num_parameters(), 1_199_882);
     let restored = WeightsSnapshot::from_bytes(&snap.to_bytes()).unwrap();
     let mut dst = GraphModel::new(builtin::cnn_dropout(10), &b, 2).unwrap();
@@ -189,7 +181,7 @@ fn weights_round_trip_through_a_model() {
     assert_eq!(dst.values(), src.values());
     // Wrong structure: a softmax model's weights into the CNN.
     let soft = GraphModel::new(builtin::softmax_regression(), &b, 0).unwrap();
-    let wrong = block_on(fedwasm::model::read_weights(&b, &soft, |_| true)).unwrap();
+    let wrong = ready(fedwasm::model::read_weights(&b, &soft, |_| true)).unwrap();
     let err = assign_weights(&b, &mut dst, &wrong)
         .unwrap_err()
         .to_string();

@@ -2,22 +2,12 @@
 //! quadratic in f32 and f64, learning-rate schedules, state save/restore, and
 //! error cases. Runs natively and under wasm32 (Node).
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
+mod common;
+use common::ready;
 
 use fedwasm::backend::{Backend, CpuBackend};
 use fedwasm::optim::{LearningRate, Optimizer, OptimizerConfig, OptimizerState, UpdateRule};
 use fedwasm::{Error, Tensor};
-
-/// Runs a future that completes on first poll (the CPU backend's reads), on
-/// any target.
-fn ready<T>(fut: impl Future<Output = T>) -> T {
-    let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("CPU backend futures complete at once"),
-    }
-}
 
 /// Applies `config` to one variable starting at `w0` with the same gradient
 /// `g` for `steps` steps; returns the variable after each step (f64 backend).

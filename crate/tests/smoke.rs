@@ -5,20 +5,10 @@
 //! Every test in `crate/tests/` that should also run on wasm32 carries the pair
 //! of attributes below: `#[test]` natively, `#[wasm_bindgen_test]` on wasm32.
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
+mod common;
+use common::ready;
 
 use fedwasm::backend::{Backend, CpuBackend};
-
-/// Resolves a future that is already complete (the CPU backend's `read`).
-/// Works on both targets, unlike `pollster` (native only).
-fn ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the CPU backend's read should complete at once"),
-    }
-}
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

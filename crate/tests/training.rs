@@ -1,6 +1,9 @@
 //! Local training: the FEMNIST acceptance runs (native, on the shared data),
 //! determinism, and the reconstruction phases.
 
+mod common;
+use common::ready;
+
 use fedwasm::backend::CpuBackend;
 use fedwasm::data::{synthetic_ratings, Dataset, SyntheticRatings};
 use fedwasm::metrics::MetricKind;
@@ -8,16 +11,6 @@ use fedwasm::model::{builtin, GraphModel, Model, VariableGroup};
 use fedwasm::optim::OptimizerConfig;
 use fedwasm::reference::reference_run;
 use fedwasm::train::{optimizer_for, reconstruct_and_evaluate, train_local, TrainOptions};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    // CPU-backend futures are ready at once; poll with a no-op waker.
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("CPU future was not ready"),
-    }
-}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod femnist {
@@ -73,7 +66,7 @@ mod femnist {
                     first_step: epoch as u32 * 10_000,
                     progress: None,
                 };
-                let m = block_on(train_local(&b, model, &mut opt, &ds, &groups, opts)).unwrap();
+                let m = ready(train_local(&b, model, &mut opt, &ds, &groups, opts)).unwrap();
                 let loss = m.value(MetricKind::Loss).unwrap();
                 let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap();
                 println!("epoch {epoch}: loss {loss:.4} accuracy {acc:.4}");
@@ -133,7 +126,7 @@ mod femnist {
         let mut model = GraphModel::new(builtin::cnn_dropout(10), &b, 0).unwrap();
         fit(&mut model, &train, 8, 0.1, false);
         let test_ds = Dataset::from_examples(test.merged()).batch(50, false);
-        let m = block_on(evaluate(&b, &model, &test_ds)).unwrap();
+        let m = ready(evaluate(&b, &model, &test_ds)).unwrap();
         let acc = m.value(MetricKind::SparseCategoricalAccuracy).unwrap();
         println!(
             "cnn test accuracy {acc:.4} on {} examples",
@@ -146,10 +139,10 @@ mod femnist {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn same_seed_gives_identical_runs() {
-    let a = block_on(reference_run(3)).unwrap();
-    let b = block_on(reference_run(3)).unwrap();
+    let a = ready(reference_run(3)).unwrap();
+    let b = ready(reference_run(3)).unwrap();
     assert_eq!(a, b, "bit-identical digests for the same seed");
-    let c = block_on(reference_run(4)).unwrap();
+    let c = ready(reference_run(4)).unwrap();
     assert_ne!(a.classifier_weights, c.classifier_weights);
     // The run learns something: loss falls over the three epochs.
     assert!(
@@ -193,7 +186,7 @@ fn reconstruction_phases_freeze_the_other_group() {
         OptimizerConfig::sgd(0.1),
     )
     .unwrap();
-    block_on(train_local(
+    ready(train_local(
         &b,
         &mut model,
         &mut opt,
@@ -217,7 +210,7 @@ fn reconstruction_phases_freeze_the_other_group() {
         OptimizerConfig::sgd(0.1),
     )
     .unwrap();
-    block_on(train_local(
+    ready(train_local(
         &b,
         &mut model,
         &mut opt,
@@ -243,7 +236,7 @@ fn reconstruction_lowers_the_evaluation_loss() {
         split_dataset: true,
         ..Default::default()
     };
-    let before = block_on(fedwasm::train::evaluate(&b, &model, &ds)).unwrap();
+    let before = ready(fedwasm::train::evaluate(&b, &model, &ds)).unwrap();
     // Train the item table first so a good user vector exists.
     let mut opt = optimizer_for(
         &b,
@@ -259,7 +252,7 @@ fn reconstruction_lowers_the_evaluation_loss() {
         VariableGroup::GlobalTrainable,
         VariableGroup::LocalTrainable,
     ];
-    block_on(train_local(
+    ready(train_local(
         &b,
         &mut model,
         &mut opt,
@@ -271,7 +264,7 @@ fn reconstruction_lowers_the_evaluation_loss() {
     model
         .reinitialize(&b, &[VariableGroup::LocalTrainable], 9)
         .unwrap();
-    let after = block_on(reconstruct_and_evaluate(
+    let after = ready(reconstruct_and_evaluate(
         &b,
         &mut model,
         &OptimizerConfig::sgd(0.2),
