@@ -5,6 +5,7 @@
 //! `(ky, kx, c)` order, which is exactly the row order of an HWIO kernel viewed
 //! as `[kh * kw * c, f]`. The convolution is then one GEMM, and its gradients two.
 
+use super::linalg::{gemm_into, gemm_new};
 use super::{host, Real};
 use crate::backend::{Conv2dGrads, Padding};
 use crate::error::{Error, Result};
@@ -139,50 +140,6 @@ fn col2im<T: Real>(g: &Geometry, cols: &[T]) -> Vec<T> {
     dx
 }
 
-/// `c = op(a) * op(b)` on raw slices (row-major, transposes as strides).
-#[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Real>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[T],
-    ta: bool,
-    b: &[T],
-    tb: bool,
-    c: &mut [T],
-) {
-    debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(b.len(), k * n);
-    debug_assert_eq!(c.len(), m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(T::zero());
-        return;
-    }
-    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-    // SAFETY: lengths checked above; strides stay inside each buffer.
-    unsafe {
-        T::gemm(
-            m,
-            k,
-            n,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            T::zero(),
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
-
 /// Stride-1 convolution with bias.
 pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> Result<Tensor> {
     const OP: &str = "conv2d";
@@ -192,8 +149,7 @@ pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> 
     }
     let (xv, wv, bv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(b, OP)?);
     let cols = im2col(&g, xv);
-    let mut y = vec![T::zero(); g.rows() * g.f];
-    gemm_into(g.rows(), g.patch(), g.f, &cols, false, wv, false, &mut y);
+    let mut y = gemm_new(g.rows(), g.patch(), g.f, &cols, false, wv, false);
     if g.f > 0 {
         for row in y.chunks_exact_mut(g.f) {
             for (o, &bb) in row.iter_mut().zip(bv) {
@@ -220,8 +176,7 @@ pub fn conv2d_backward<T: Real>(
     let (xv, wv, dv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(dy, OP)?);
     let cols = im2col(&g, xv);
     // dW [patch, f] = cols^T [patch, rows] * dY [rows, f]
-    let mut dw = vec![T::zero(); g.patch() * g.f];
-    gemm_into(g.patch(), g.rows(), g.f, &cols, true, dv, false, &mut dw);
+    let dw = gemm_new(g.patch(), g.rows(), g.f, &cols, true, dv, false);
     let mut db = vec![T::zero(); g.f];
     if g.f > 0 {
         for row in dv.chunks_exact(g.f) {

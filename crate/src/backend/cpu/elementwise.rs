@@ -40,7 +40,11 @@ pub fn relu<T: Real>(x: &Tensor) -> Result<Tensor> {
     let xv = host::<T>(x, "relu")?;
     Ok(T::wrap(
         x.shape(),
-        xv.iter().map(|&v| v.max(T::zero())).collect(),
+        // A comparison rather than `max`: the same result (NaN gives 0), but
+        // `max` becomes a call to `fmaxf` in wasm.
+        xv.iter()
+            .map(|&v| if v > T::zero() { v } else { T::zero() })
+            .collect(),
     ))
 }
 

@@ -11,21 +11,13 @@ fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
-/// `op(a) * op(b)` with transposes expressed as strides (no copies).
+/// `op(a) * op(b)`, transposes expressed as strides (no copies).
 pub fn matmul<T: Real>(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     const OP: &str = "matmul";
     let (ar, ac) = dims2(OP, a)?;
     let (br, bc) = dims2(OP, b)?;
-    let (m, k, rsa, csa) = if ta {
-        (ac, ar, 1, ac as isize)
-    } else {
-        (ar, ac, ac as isize, 1)
-    };
-    let (kb, n, rsb, csb) = if tb {
-        (bc, br, 1, bc as isize)
-    } else {
-        (br, bc, bc as isize, 1)
-    };
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
     if k != kb {
         return Err(Error::Shape {
             op: OP,
@@ -35,28 +27,92 @@ pub fn matmul<T: Real>(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Ten
     }
     let av = host::<T>(a, OP)?;
     let bv = host::<T>(b, OP)?;
-    let mut out = vec![T::zero(); m * n];
-    if m > 0 && n > 0 && k > 0 {
-        // SAFETY: the shapes above bound every index the strides reach.
-        unsafe {
-            T::gemm(
-                m,
-                k,
-                n,
-                av.as_ptr(),
-                rsa,
-                csa,
-                bv.as_ptr(),
-                rsb,
-                csb,
-                T::zero(),
-                out.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-    }
+    let out = gemm_new(m, k, n, av, ta, bv, tb);
     Ok(T::wrap(&[m, n], out))
+}
+
+/// `c = op(a) * op(b)` into an existing buffer; `a` is `[m, k]` row-major
+/// (`[k, m]` when `ta`), `b` is `[k, n]` (`[n, k]` when `tb`), `c` is `[m, n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_into<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    c: &mut [T],
+) {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
+    // SAFETY: `c` holds m * n elements (checked above).
+    unsafe { gemm_raw(m, k, n, a, ta, b, tb, c.as_mut_ptr()) }
+}
+
+/// `op(a) * op(b)` in a new `[m, n]` buffer (layouts as [`gemm_into`]). The
+/// buffer is not zeroed first: the GEMM writes every element.
+pub fn gemm_new<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+) -> Vec<T> {
+    assert!(a.len() == m * k && b.len() == k * n);
+    let mut c = Vec::with_capacity(m * n);
+    // SAFETY: the capacity is m * n; `gemm_raw` initialises every element
+    // (beta is 0, so nothing is read) before the length is set.
+    unsafe {
+        gemm_raw(m, k, n, a, ta, b, tb, c.as_mut_ptr());
+        c.set_len(m * n);
+    }
+    c
+}
+
+/// Writes `op(a) * op(b)` to the `m * n` elements at `c` without reading them.
+///
+/// # Safety
+/// `a` and `b` must hold `m * k` and `k * n` elements and `c` must be valid
+/// for `m * n` writes.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    c: *mut T,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m * n {
+            c.add(i).write(T::zero());
+        }
+        return;
+    }
+    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    T::gemm(
+        m,
+        k,
+        n,
+        a.as_ptr(),
+        rsa,
+        csa,
+        b.as_ptr(),
+        rsb,
+        csb,
+        T::zero(),
+        c,
+        n as isize,
+        1,
+    );
 }
 
 fn last_dim(op: &'static str, t: &Tensor) -> Result<usize> {

@@ -8,6 +8,7 @@
 mod conv;
 mod elementwise;
 mod embed;
+mod gemm;
 mod linalg;
 mod loss;
 mod optim;

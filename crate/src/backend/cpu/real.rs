@@ -25,7 +25,7 @@ pub trait Real:
     fn c(x: f64) -> Self {
         Self::from_f64(x).expect("float conversion")
     }
-    /// `c = alpha * op(a) * op(b) + beta * c` through matrixmultiply, with strides.
+    /// `c = op(a) * op(b) + beta * c` with strides (`c` unread when `beta` is 0).
     ///
     /// # Safety
     /// The pointers and strides must describe valid `m x k`, `k x n`, `m x n` matrices.
@@ -75,6 +75,11 @@ impl Real for f32 {
         rsc: isize,
         csc: isize,
     ) {
+        // The wasm32 build has its own SIMD kernel (see `gemm`); natively
+        // matrixmultiply picks AVX-512/AVX2/FMA kernels at run time.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        super::gemm::sgemm(m, k, n, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
