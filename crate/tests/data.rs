@@ -480,6 +480,7 @@ mod native {
         let opts = LeafOptions {
             digits_only: true,
             max_clients: Some(10),
+            ..LeafOptions::default()
         };
         let t = Instant::now();
         let cd = load_leaf_dir(&leaf_dir("train"), &opts).unwrap();
@@ -519,6 +520,7 @@ mod native {
         let opts = LeafOptions {
             digits_only: true,
             max_clients: Some(10),
+            ..LeafOptions::default()
         };
         let leaf_train = load_leaf_dir(&leaf_dir("train"), &opts).unwrap();
         assert_eq!(train, leaf_train);
@@ -526,6 +528,7 @@ mod native {
         let digits = LeafOptions {
             digits_only: true,
             max_clients: None,
+            ..LeafOptions::default()
         };
         let leaf_test = load_leaf_dir(&leaf_dir("test"), &digits)
             .unwrap()

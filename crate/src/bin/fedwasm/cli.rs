@@ -107,6 +107,7 @@ fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {
             let opts = data::LeafOptions {
                 digits_only: true,
                 max_clients: None,
+                ..data::LeafOptions::default()
             };
             let dir = std::path::Path::new(dir);
             let train = data::load_leaf_dir(&dir.join("train"), &opts)?.take_clients(writers);
