@@ -80,38 +80,68 @@ impl Geometry {
         self.kh * self.kw * self.c
     }
 
-    /// Calls `f(col_offset, x_offset)` for every in-bounds `(ky, kx)` of output
-    /// pixel `(b, oy, ox)`; each names `c` contiguous elements.
+    /// Calls `f(col_offset, x_offset, len)` for each kernel row `ky` of output
+    /// pixel `(b, oy, ox)` that lies inside the image: the in-bounds taps
+    /// `kx` of one kernel row are adjacent in both the im2col row and the
+    /// NHWC input (channels innermost), so each call names one contiguous run
+    /// of `len` elements.
     #[inline]
-    fn for_each_tap(&self, b: usize, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
+    fn for_each_run(&self, b: usize, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize)) {
+        // Taps kx in kx0..kx1 land inside the image horizontally.
+        let left = ox as isize - self.pad_left as isize;
+        let kx0 = (-left).max(0) as usize;
+        let kx1 = (self.w as isize - left).clamp(0, self.kw as isize) as usize;
+        if kx0 >= kx1 {
+            return;
+        }
+        let ix0 = (left + kx0 as isize) as usize;
         for ky in 0..self.kh {
             let iy = (oy + ky) as isize - self.pad_top as isize;
             if iy < 0 || iy >= self.h as isize {
                 continue;
             }
-            for kx in 0..self.kw {
-                let ix = (ox + kx) as isize - self.pad_left as isize;
-                if ix < 0 || ix >= self.w as isize {
-                    continue;
-                }
-                let col = (ky * self.kw + kx) * self.c;
-                let xo = ((b * self.h + iy as usize) * self.w + ix as usize) * self.c;
-                f(col, xo);
-            }
+            let col = (ky * self.kw + kx0) * self.c;
+            let xo = ((b * self.h + iy as usize) * self.w + ix0) * self.c;
+            f(col, xo, (kx1 - kx0) * self.c);
         }
+    }
+
+    /// Whether every tap of every output pixel is inside the image ("valid",
+    /// or a 1x1 kernel), so im2col writes every element.
+    fn dense(&self) -> bool {
+        self.pad_top == 0
+            && self.pad_left == 0
+            && self.ho + self.kh - 1 <= self.h
+            && self.wo + self.kw - 1 <= self.w
     }
 }
 
 fn im2col<T: Real>(g: &Geometry, x: &[T]) -> Vec<T> {
     let p = g.patch();
-    let mut cols = vec![T::zero(); g.rows() * p];
+    let len = g.rows() * p;
+    if g.dense() {
+        // Rows are appended in order and each is filled completely.
+        let mut cols = Vec::with_capacity(len);
+        for b in 0..g.n {
+            for oy in 0..g.ho {
+                for ox in 0..g.wo {
+                    g.for_each_run(b, oy, ox, |_, xo, run| {
+                        cols.extend_from_slice(&x[xo..xo + run])
+                    });
+                }
+            }
+        }
+        debug_assert_eq!(cols.len(), len);
+        return cols;
+    }
+    let mut cols = vec![T::zero(); len];
     let mut row = 0;
     for b in 0..g.n {
         for oy in 0..g.ho {
             for ox in 0..g.wo {
                 let dst = &mut cols[row * p..(row + 1) * p];
-                g.for_each_tap(b, oy, ox, |col, xo| {
-                    dst[col..col + g.c].copy_from_slice(&x[xo..xo + g.c])
+                g.for_each_run(b, oy, ox, |col, xo, run| {
+                    dst[col..col + run].copy_from_slice(&x[xo..xo + run])
                 });
                 row += 1;
             }
@@ -128,8 +158,8 @@ fn col2im<T: Real>(g: &Geometry, cols: &[T]) -> Vec<T> {
         for oy in 0..g.ho {
             for ox in 0..g.wo {
                 let src = &cols[row * p..(row + 1) * p];
-                g.for_each_tap(b, oy, ox, |col, xo| {
-                    for (d, &s) in dx[xo..xo + g.c].iter_mut().zip(&src[col..col + g.c]) {
+                g.for_each_run(b, oy, ox, |col, xo, run| {
+                    for (d, &s) in dx[xo..xo + run].iter_mut().zip(&src[col..col + run]) {
                         *d += s;
                     }
                 });
