@@ -10,15 +10,16 @@
 //! - an `MC x KC` block of `a` is packed into strips of [`MR`] rows, each strip
 //!   `KC` columns of `MR` contiguous values (zero-padded at the edge);
 //! - a micro-kernel multiplies one `a` strip by one `b` strip into an
-//!   `MR x NR` tile held in 12 SIMD registers, then adds it to `c`.
+//!   `MR x NR` tile held in 8 SIMD registers, then adds it to `c`.
 //!
-//! Why not matrixmultiply here: its wasm kernel keeps a 16-register 8x8 tile
-//! plus operands, more than the 16 vector registers V8 has on x86-64, and
-//! broadcasts `a` with shuffles. This kernel's 6x8 tile needs 15 registers and
-//! broadcasts with `load32_splat`, which runs about 1.5x faster under V8
-//! (BENCHMARKS.md). Natively the vector type is a plain `[f32; 4]`, so the
-//! same blocking and packing are unit-tested on the host too; the native
-//! backend itself keeps matrixmultiply's AVX kernels.
+//! Why not matrixmultiply here: its wasm kernel keeps an 8x8 tile (16
+//! accumulators, plus operands) where V8 has 16 vector registers on x86-64,
+//! so it spills, and it broadcasts `a` with shuffles. This kernel's 4x8 tile
+//! needs at most 14 registers and broadcasts with `load32_splat`. (A 6x8 tile
+//! was slower: LLVM hoists all six broadcasts, which then spill under V8.)
+//! BENCHMARKS.md has the before/after `cnn_dropout` figures. Natively the vector type is
+//! a plain `[f32; 4]`, so the same blocking and packing are unit-tested on
+//! the host too; the native backend itself keeps matrixmultiply's AVX kernels.
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
