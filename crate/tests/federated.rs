@@ -596,7 +596,11 @@ fn fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn fed_avg_training_loss_falls_every_round_on_femnist_digits() {
     let (train, _) = femnist_digits().unwrap();
-    let process = fed_avg(0.02, ClientWeighting::NumExamples, builtin::softmax_regression());
+    let process = fed_avg(
+        0.02,
+        ClientWeighting::NumExamples,
+        builtin::softmax_regression(),
+    );
     let mut state = ready(process.initialize()).unwrap();
     let mut losses = Vec::new();
     for round in 1..=5 {
