@@ -99,7 +99,7 @@ pub enum Error {
     },
     /// A client's dataset does not produce what the model takes (TFF's
     /// `LearningProcessSequenceTypeError`).
-    #[error("{op}: client {client} has data of element spec {got}, the model expects {expected}")]
+    #[error("{op}: the dataset of client {client} yields {got}; the model expects {expected}")]
     ClientDataSpec {
         op: &'static str,
         client: usize,
