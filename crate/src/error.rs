@@ -84,6 +84,28 @@ pub enum Error {
     /// Training produced a non-finite value.
     #[error("non-finite value in {op}: {detail}")]
     NonFinite { op: &'static str, detail: String },
+
+    // ---- federated processes ----
+    /// A state does not fit the process it was given to (TFF's
+    /// `TemplateStateNotAssignableError`): another model, algorithm or optimizer.
+    #[error("{op}: state is not assignable to this process: {detail}")]
+    StateNotAssignable { op: &'static str, detail: String },
+    /// Model weights of the wrong structure (names, shapes or order).
+    #[error("{op}: model weights have the wrong structure: expected {expected}, got {got}")]
+    WeightsStructure {
+        op: &'static str,
+        expected: String,
+        got: String,
+    },
+    /// A client's dataset does not produce what the model takes (TFF's
+    /// `LearningProcessSequenceTypeError`).
+    #[error("{op}: the dataset of client {client} yields {got}; the model expects {expected}")]
+    ClientDataSpec {
+        op: &'static str,
+        client: usize,
+        expected: String,
+        got: String,
+    },
 }
 
 impl Error {

@@ -85,12 +85,73 @@ pub async fn train_local(
     groups: &[VariableGroup],
     opts: TrainOptions<'_>,
 ) -> Result<UnfinalizedMetrics> {
+    let mut parts = [GroupOptimizer { groups, optimizer }];
+    train_local_multi(b, model, &mut parts, data, None, opts).await
+}
+
+/// An optimizer and the variable groups it updates (see [`train_local_multi`]).
+pub struct GroupOptimizer<'o> {
+    /// The groups whose trainable variables this optimizer updates.
+    pub groups: &'o [VariableGroup],
+    /// Built for exactly those variables ([`optimizer_for`] with `groups`).
+    pub optimizer: &'o mut Optimizer,
+}
+
+/// FedProx's proximal term `mu / 2 * |w - anchor|^2`: its gradient
+/// `mu * (w - anchor)` is added to the gradient of every trained variable.
+pub struct Proximal<'a> {
+    /// The proximal strength (>= 0).
+    pub mu: f32,
+    /// One tensor per model variable (in [`Model::variables`] order, on the
+    /// training backend): the weights the client started from.
+    pub anchor: &'a [Tensor],
+}
+
+/// [`train_local`] generalised: each batch computes one forward/backward pass
+/// for the trainable variables of all `parts`, then each part's optimizer
+/// updates its own variables (seed 003's stateful clients train global
+/// variables with a client optimizer and local ones with a local optimizer).
+/// With `proximal`, its gradient is added first (FedProx). The parts' groups
+/// must not share a variable.
+///
+/// # Errors
+/// As [`train_local`]; [`Error::Shape`] when the proximal anchor does not
+/// match the model's variables.
+pub async fn train_local_multi(
+    b: &dyn Backend,
+    model: &mut dyn Model,
+    parts: &mut [GroupOptimizer<'_>],
+    data: &Dataset,
+    proximal: Option<Proximal<'_>>,
+    opts: TrainOptions<'_>,
+) -> Result<UnfinalizedMetrics> {
     let TrainOptions {
         seed,
         first_step,
         mut progress,
     } = opts;
-    let wrt = trainable_mask(model, groups);
+    let masks: Vec<Vec<bool>> = parts
+        .iter()
+        .map(|p| trainable_mask(model, p.groups))
+        .collect();
+    let mut wrt = vec![false; model.variables().len()];
+    for (i, w) in wrt.iter_mut().enumerate() {
+        let owners = masks.iter().filter(|m| m[i]).count();
+        if owners > 1 {
+            return Err(Error::invalid(
+                "train_local_multi",
+                format!(
+                    "variable {:?} is in the groups of {owners} optimizers; each variable needs at most one",
+                    model.variables()[i].name
+                ),
+            ));
+        }
+        *w = owners == 1;
+    }
+    let prox = match proximal {
+        None => None,
+        Some(p) => Some(ProximalTerm::new(b, model, &wrt, p)?),
+    };
     let mut acc = MetricAccumulator::new(b, model.metrics())?;
     let mut step = first_step;
     let mut done = Progress {
@@ -101,27 +162,33 @@ pub async fn train_local(
         let batch = batch?;
         check_batch(model.name(), model.input_spec(), &batch)?;
         let db = DeviceBatch::upload(b, &batch)?;
-        let (out, grads) = model.forward_backward(b, &db, Mode::training(seed, step), &wrt)?;
+        let (out, mut grads) = model.forward_backward(b, &db, Mode::training(seed, step), &wrt)?;
         acc.update(b, &out.loss, &out.predictions, &db.y)?;
-        let grads: Vec<&Tensor> = grads
-            .iter()
-            .zip(&wrt)
-            .filter(|(_, &w)| w)
-            .map(|(g, _)| {
-                g.as_ref().ok_or_else(|| Error::Model {
-                    model: model.name().to_string(),
-                    detail: "forward_backward returned no gradient for a requested variable".into(),
+        if let Some(prox) = &prox {
+            prox.add_to(b, model.values(), &mut grads)?;
+        }
+        for (part, mask) in parts.iter_mut().zip(&masks) {
+            let grads: Vec<&Tensor> = grads
+                .iter()
+                .zip(mask)
+                .filter(|(_, &w)| w)
+                .map(|(g, _)| {
+                    g.as_ref().ok_or_else(|| Error::Model {
+                        model: model.name().to_string(),
+                        detail: "forward_backward returned no gradient for a requested variable"
+                            .into(),
+                    })
                 })
-            })
-            .collect::<Result<_>>()?;
-        let mut vars: Vec<&mut Tensor> = model
-            .values_mut()
-            .iter_mut()
-            .zip(&wrt)
-            .filter(|(_, &w)| w)
-            .map(|(v, _)| v)
-            .collect();
-        optimizer.apply(b, &mut vars, &grads)?;
+                .collect::<Result<_>>()?;
+            let mut vars: Vec<&mut Tensor> = model
+                .values_mut()
+                .iter_mut()
+                .zip(mask)
+                .filter(|(_, &w)| w)
+                .map(|(v, _)| v)
+                .collect();
+            part.optimizer.apply(b, &mut vars, &grads)?;
+        }
         step = step.wrapping_add(1);
         done.batches += 1;
         done.examples += batch.size() as u64;
@@ -132,6 +199,65 @@ pub async fn train_local(
     acc.report(b).await
 }
 
+/// The proximal term prepared on the backend: `mu` broadcast to each trained
+/// variable's shape and the negated anchor, so each batch costs one
+/// addition, one product and one more addition per variable.
+struct ProximalTerm {
+    /// Per model variable: `(mu, -anchor)` for trained variables.
+    terms: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl ProximalTerm {
+    fn new(b: &dyn Backend, model: &dyn Model, wrt: &[bool], p: Proximal<'_>) -> Result<Self> {
+        const OP: &str = "train_local_multi (proximal term)";
+        if !(p.mu.is_finite() && p.mu >= 0.0) {
+            return Err(Error::invalid(
+                OP,
+                format!("mu must be finite and >= 0, got {}", p.mu),
+            ));
+        }
+        if p.anchor.len() != model.variables().len() {
+            return Err(Error::shape(
+                OP,
+                format!("{} anchor tensors", model.variables().len()),
+                format!("{} anchor tensors", p.anchor.len()),
+            ));
+        }
+        let mut terms = Vec::with_capacity(wrt.len());
+        for ((info, anchor), &w) in model.variables().iter().zip(p.anchor).zip(wrt) {
+            if !w {
+                terms.push(None);
+                continue;
+            }
+            if anchor.shape() != info.shape.as_slice() {
+                return Err(Error::shape(OP, &info.shape, anchor.shape()));
+            }
+            let n = anchor.len();
+            let minus_one = b.upload(&info.shape, &vec![-1.0; n])?;
+            terms.push(Some((
+                b.upload(&info.shape, &vec![p.mu; n])?,
+                b.mul(anchor, &minus_one)?,
+            )));
+        }
+        Ok(ProximalTerm { terms })
+    }
+
+    /// `grads[i] += mu * (values[i] - anchor[i])` for every trained variable.
+    fn add_to(
+        &self,
+        b: &dyn Backend,
+        values: &[Tensor],
+        grads: &mut [Option<Tensor>],
+    ) -> Result<()> {
+        for ((term, value), grad) in self.terms.iter().zip(values).zip(grads) {
+            if let (Some((mu, neg_anchor)), Some(g)) = (term, grad.as_mut()) {
+                let pull = b.mul(mu, &b.add(value, neg_anchor)?)?;
+                b.add_assign(g, &pull)?;
+            }
+        }
+        Ok(())
+    }
+}
 /// Metrics of `model` on `data` (batched) in inference mode (dropout off).
 ///
 /// # Errors
