@@ -5,6 +5,7 @@
 //!               [--data DIR] [--writers N] [--json]
 //! fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
 //! fedwasm reference-run [--seed S]
+//! fedwasm simulate --workload w1|w2|w3 [flags]   (see simulate.rs)
 //! ```
 //! `train` (default: `cnn_dropout`, 5 epochs of SGD 0.1, batch 20) trains on
 //! the embedded FEMNIST digits of 10 writers (or on a LEAF
@@ -27,13 +28,16 @@ const USAGE: &str = "usage:
   fedwasm train [--model cnn|softmax] [--epochs N] [--batch N] [--lr X] [--seed S] [--data DIR] [--writers N] [--json]
   fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
   fedwasm reference-run [--seed S]
+  fedwasm simulate --workload w1|w2|w3 [--data DIR] [--ratings FILE] [--rounds N] [--clients N]
+                   [--epochs N] [--batch N] [--client-lr X] [--server-lr X] [--recon-lr X] [--seed S]
+                   [--eval-every N] [--threads N] [--writers N] [--dim K] [--stateful]
 environment: FEDWASM_BACKEND=cpu|webgpu|auto";
 
 /// `--flag value` pairs and bare `--flag`s after the subcommand.
-struct Flags(BTreeMap<String, Option<String>>);
+pub(crate) struct Flags(pub(crate) BTreeMap<String, Option<String>>);
 
 impl Flags {
-    fn parse(args: &[String], known: &[&str], switches: &[&str]) -> Result<Self> {
+    pub(crate) fn parse(args: &[String], known: &[&str], switches: &[&str]) -> Result<Self> {
         let mut map = BTreeMap::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -57,16 +61,21 @@ impl Flags {
         Ok(Flags(map))
     }
 
-    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
+    pub(crate) fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
+        Ok(self.get_opt(name)?.unwrap_or(default))
+    }
+
+    /// The value of `--name`, if given.
+    pub(crate) fn get_opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>> {
         match self.0.get(name) {
-            Some(Some(v)) => v.parse().map_err(|_| {
+            Some(Some(v)) => v.parse().map(Some).map_err(|_| {
                 Error::invalid("command line", format!("bad value {v:?} for --{name}"))
             }),
-            _ => Ok(default),
+            _ => Ok(None),
         }
     }
 
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
 }
@@ -78,6 +87,7 @@ pub fn main() -> ExitCode {
         Some("train") => train(&args[1..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("train") => bench(&args[2..]),
         Some("reference-run") => reference_run(&args[1..]),
+        Some("simulate") => pick_backend().and_then(|b| crate::simulate::simulate(&args[1..], b)),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())
