@@ -1,11 +1,20 @@
-//! Training benchmarks, shared by the native CLI (`fedwasm bench train`) and
-//! the wasm build (measured under Node by `tests/node/bench.mjs`).
+//! Training benchmarks, shared by the native CLI (`fedwasm bench train`,
+//! `fedwasm bench recon`) and the wasm build (measured under Node by
+//! `tests/node/bench.mjs`).
+//!
+//! * [`run_train_bench`]: an epoch of local training (softmax or CNN);
+//! * [`run_recon_bench`]: the client side of one Federated Reconstruction
+//!   round of the matrix-factorisation tutorial ([`recon`]).
 //!
 //! FLOPs are counted, not estimated: [`FlopCounter`] wraps a backend and adds
 //! `2 m n k` for every GEMM-shaped operation (matmul, convolution forward and
 //! both convolution gradients) of one training step. GFLOP/s is that count
 //! over the measured time. The GEMM reference rate is a square `sgemm` of the
 //! same backend measured in the same run.
+
+pub mod recon;
+
+pub use recon::{run_recon_bench, ReconBench, ReconBenchResult};
 
 use std::cell::Cell;
 
