@@ -40,6 +40,7 @@ pub mod bench;
 pub mod checksum;
 pub mod data;
 pub mod error;
+pub mod gradient;
 pub mod layers;
 pub mod metrics;
 pub mod model;

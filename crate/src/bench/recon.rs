@@ -80,6 +80,9 @@ pub struct ReconBenchResult {
     pub best_round_seconds: f64,
     /// Slowest timed round in seconds.
     pub worst_round_seconds: f64,
+    /// Of the median round: seconds in [`reconstruct_and_train`] (the rest is
+    /// setting the globals, re-initialising the user vector, and the deltas).
+    pub train_seconds: f64,
     /// Examples through a training step per round (both phases).
     pub example_steps: u64,
     /// Training steps (batches) per round (both phases).
@@ -155,18 +158,21 @@ pub async fn run_recon_bench(b: &dyn Backend, config: &ReconBench) -> Result<Rec
     }
     let global_floats = server_host.iter().map(Vec::len).sum();
 
-    let mut times = Vec::with_capacity(config.rounds);
+    let mut times: Vec<(f64, f64)> = Vec::with_capacity(config.rounds);
     let (mut example_steps, mut steps, mut loss) = (0u64, 0u64, f64::NAN);
     for round in 0..=config.rounds {
         let t0 = now_seconds();
         let mut sum: Vec<Vec<f64>> = server_host.iter().map(|v| vec![0.0; v.len()]).collect();
         let (mut weight, mut loss_sum, mut ex, mut st) = (0.0f64, 0.0f64, 0u64, 0u64);
+        let mut train_seconds = 0.0;
         for (c, ds) in datasets.iter().enumerate() {
             for (&i, s) in globals.iter().zip(&server) {
                 model.values_mut()[i] = s.clone();
             }
             model.reinitialize(b, &[VariableGroup::LocalTrainable], c as u64)?;
+            let t1 = now_seconds();
             let m = reconstruct_and_train(b, &mut model, &recon, ds, c as u64).await?;
+            train_seconds += now_seconds() - t1;
             let n = m.value(MetricKind::NumExamples).unwrap_or(0.0);
             for ((&i, base), acc) in globals.iter().zip(&server_host).zip(&mut sum) {
                 let trained = b.read(&model.values()[i]).await?;
@@ -184,25 +190,60 @@ pub async fn run_recon_bench(b: &dyn Backend, config: &ReconBench) -> Result<Rec
         let norm: f64 = sum.iter().flatten().map(|d| (d * scale).powi(2)).sum();
         let seconds = now_seconds() - t0;
         if !norm.is_finite() {
-            return Err(Error::invalid("bench recon", "the mean delta is not finite"));
+            return Err(Error::invalid(
+                "bench recon",
+                "the mean delta is not finite",
+            ));
         }
         if round > 0 {
-            times.push(seconds);
+            times.push((seconds, train_seconds));
         }
         (example_steps, steps, loss) = (ex, st, loss_sum * scale);
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (median, train_seconds) = times[times.len() / 2];
     Ok(ReconBenchResult {
         config: config.clone(),
         backend: b.info(),
         round_seconds: median,
-        best_round_seconds: times[0],
-        worst_round_seconds: times[times.len() - 1],
+        best_round_seconds: times[0].0,
+        worst_round_seconds: times[times.len() - 1].0,
+        train_seconds,
         example_steps,
         steps,
         example_steps_per_second: example_steps as f64 / median,
         global_floats,
         loss,
     })
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+
+    #[test]
+    fn a_small_round_counts_every_example_once() {
+        let b = CpuBackend::new();
+        let config = ReconBench {
+            clients: 3,
+            rounds: 1,
+            ..ReconBench::default()
+        };
+        let r = pollster::block_on(run_recon_bench(&b, &config)).unwrap();
+        // 106 ratings per client in 22 batches of 5 (the last of 1).
+        assert_eq!(r.example_steps, 3 * 106);
+        assert_eq!(r.steps, 3 * 22);
+        assert_eq!(r.global_floats, 1682 * 50);
+        assert!(r.loss.is_finite() && r.loss > 0.0, "{}", r.loss);
+        assert!(r.train_seconds <= r.round_seconds);
+        for clients in [0, 944] {
+            let bad = ReconBench {
+                clients,
+                ..config.clone()
+            };
+            let err = pollster::block_on(run_recon_bench(&b, &bad)).unwrap_err();
+            assert!(err.to_string().contains("clients"), "{err}");
+        }
+    }
 }

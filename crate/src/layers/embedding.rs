@@ -61,10 +61,11 @@ impl Layer for Embedding {
         let ids = inputs[0];
         let flat = ids.clone().reshape(&[ids.len()])?;
         let dy2 = dy.clone().reshape(&[ids.len(), self.output_dim])?;
-        // Ids are not differentiable: no input gradient.
+        // Ids are not differentiable: no input gradient. The table's gradient
+        // is nonzero only in the looked-up rows: keep it sparse.
         Ok(Backward {
             inputs: vec![None],
-            params: vec![b.scatter_add_rows(&dy2, &flat, self.input_dim)?],
+            params: vec![b.gather_rows_backward(&dy2, &flat, self.input_dim)?.into()],
         })
     }
 }
@@ -114,7 +115,7 @@ impl Layer for UserEmbedding {
         want: Want<'_>,
     ) -> Result<Backward> {
         let params = if want.params {
-            vec![b.sum_leading(dy)?.reshape(&[1, self.units])?]
+            vec![b.sum_leading(dy)?.reshape(&[1, self.units])?.into()]
         } else {
             vec![]
         };

@@ -13,6 +13,7 @@ use super::spec::{LossSpec, ModelSpec, INPUT};
 use crate::backend::{Backend, LossOutput};
 use crate::data::{ElementSpec, LabelSpec};
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode, Want};
 use crate::metrics::MetricKind;
 use crate::rng::Rng;
@@ -328,6 +329,21 @@ impl Model for GraphModel {
         mode: Mode,
         wrt: &[bool],
     ) -> Result<(BatchOutput, Vec<Option<Tensor>>)> {
+        let (out, grads) = self.forward_backward_sparse(b, batch, mode, wrt)?;
+        let dense = grads
+            .into_iter()
+            .map(|g| g.map(|g| g.into_dense(b)).transpose())
+            .collect::<Result<_>>()?;
+        Ok((out, dense))
+    }
+
+    fn forward_backward_sparse(
+        &self,
+        b: &dyn Backend,
+        batch: &DeviceBatch,
+        mode: Mode,
+        wrt: &[bool],
+    ) -> Result<(BatchOutput, Vec<Option<Gradient>>)> {
         self.check_x(&batch.x)?;
         if wrt.len() != self.variables.len() {
             return Err(Error::shape(
@@ -349,7 +365,8 @@ impl Model for GraphModel {
         }
         let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
         grads[self.output] = Some(grad);
-        let mut var_grads: Vec<Option<Tensor>> = (0..self.variables.len()).map(|_| None).collect();
+        let mut var_grads: Vec<Option<Gradient>> =
+            (0..self.variables.len()).map(|_| None).collect();
         for i in (0..self.nodes.len()).rev() {
             let node = &self.nodes[i];
             let Some(dy) = grads[i].take() else { continue };

@@ -13,6 +13,7 @@ pub use reconstruction::{reconstruct_and_evaluate, reconstruct_and_train, Recons
 use crate::backend::Backend;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::layers::Mode;
 use crate::metrics::{MetricAccumulator, UnfinalizedMetrics};
 use crate::model::{check_batch, DeviceBatch, Model, VariableGroup};
@@ -101,9 +102,10 @@ pub async fn train_local(
         let batch = batch?;
         check_batch(model.name(), model.input_spec(), &batch)?;
         let db = DeviceBatch::upload(b, &batch)?;
-        let (out, grads) = model.forward_backward(b, &db, Mode::training(seed, step), &wrt)?;
+        let (out, grads) =
+            model.forward_backward_sparse(b, &db, Mode::training(seed, step), &wrt)?;
         acc.update(b, &out.loss, &out.predictions, &db.y)?;
-        let grads: Vec<&Tensor> = grads
+        let grads: Vec<&Gradient> = grads
             .iter()
             .zip(&wrt)
             .filter(|(_, &w)| w)
@@ -121,7 +123,7 @@ pub async fn train_local(
             .filter(|(_, &w)| w)
             .map(|(v, _)| v)
             .collect();
-        optimizer.apply(b, &mut vars, &grads)?;
+        optimizer.apply_gradients(b, &mut vars, &grads)?;
         step = step.wrapping_add(1);
         done.batches += 1;
         done.examples += batch.size() as u64;

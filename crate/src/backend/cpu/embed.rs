@@ -2,6 +2,7 @@
 
 use super::{host, indices, same_shape, Real};
 use crate::error::{Error, Result};
+use crate::gradient::{RowGradient, RowSegments};
 use crate::tensor::Tensor;
 
 fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
@@ -43,6 +44,36 @@ pub fn scatter_add_rows<T: Real>(dy: &Tensor, ids: &Tensor, rows: usize) -> Resu
         }
     }
     Ok(T::wrap(&[rows, k], out))
+}
+
+/// The rows of [`scatter_add_rows`] that can be nonzero: unique ids
+/// ascending, each row summed over its lookups in ascending position order.
+pub fn gather_rows_backward<T: Real>(
+    dy: &Tensor,
+    ids: &Tensor,
+    rows: usize,
+) -> Result<RowGradient> {
+    const OP: &str = "gather_rows_backward";
+    let (n, k) = dims2(OP, dy)?;
+    if ids.len() != n {
+        return Err(Error::shape(OP, format!("{n} ids"), ids.shape()));
+    }
+    let dv = host::<T>(dy, OP)?;
+    let idx = indices(host::<T>(ids, OP)?, rows, OP)?;
+    let seg = RowSegments::new(&idx, rows)?;
+    let mut out = vec![T::zero(); seg.len() * k];
+    if k > 0 {
+        for (j, row) in out.chunks_exact_mut(k).enumerate() {
+            for &p in seg.segment(j) {
+                let p = p as usize;
+                for (o, &d) in row.iter_mut().zip(&dv[p * k..(p + 1) * k]) {
+                    *o += d;
+                }
+            }
+        }
+    }
+    let values = T::wrap(&[seg.len(), k], out);
+    RowGradient::new(rows, seg.rows, values)
 }
 
 /// `v [1, k]` repeated into `[n, k]`.

@@ -17,6 +17,7 @@ pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
 use crate::tensor::{Precision, Tensor};
 
@@ -227,6 +228,10 @@ impl Backend for CpuBackend {
         dispatch!(dy, T => embed::scatter_add_rows::<T>(dy, ids, rows))
     }
 
+    fn gather_rows_backward(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<RowGradient> {
+        dispatch!(dy, T => embed::gather_rows_backward::<T>(dy, ids, rows))
+    }
+
     fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor> {
         dispatch!(v, T => embed::broadcast_rows::<T>(v, n))
     }
@@ -273,5 +278,17 @@ impl Backend for CpuBackend {
         slots: &mut [Tensor],
     ) -> Result<()> {
         dispatch!(grad, T => optim::step::<T>(rule, step, lr, var, grad, slots))
+    }
+
+    fn optimizer_step_rows(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &RowGradient,
+        slots: &mut [Tensor],
+    ) -> Result<()> {
+        dispatch!(var, T => optim::step_rows::<T>(rule, step, lr, var, grad, slots))
     }
 }

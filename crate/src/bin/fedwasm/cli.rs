@@ -271,13 +271,15 @@ fn bench_recon(args: &[String]) -> Result<()> {
         println!("{}", serde_json::to_string(&r).expect("results serialise"));
     } else {
         println!(
-            "reconstruction round, {} clients: {:.2} ms (median of {}; best {:.2}, worst {:.2}) = \
-             {:.0} example-steps/s ({} examples in {} steps; delta of {} floats per client) on {}",
+            "reconstruction round, {} clients: {:.2} ms (median of {}; best {:.2}, worst {:.2}; \
+             {:.2} ms in reconstruct_and_train) = {:.0} example-steps/s ({} examples in {} steps; \
+             delta of {} floats per client) on {}",
             r.config.clients,
             r.round_seconds * 1e3,
             r.config.rounds,
             r.best_round_seconds * 1e3,
             r.worst_round_seconds * 1e3,
+            r.train_seconds * 1e3,
             r.example_steps_per_second,
             r.example_steps,
             r.steps,
