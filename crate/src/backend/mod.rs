@@ -208,12 +208,15 @@ pub trait Backend {
     fn max_pool2d_backward(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor>;
 
     // ---- embeddings and products ----
-    /// Rows `ids [n]` of `table [v, k]`: `[n, k]`. Ids must be whole numbers in `0..v`.
+    /// Rows `ids` of `table [v, k]`: `[n, k]` for `n = ids.len()` ids of any
+    /// shape, read in row-major order. Ids must be whole numbers in `0..v`.
     fn gather_rows(&self, table: &Tensor, ids: &Tensor) -> Result<Tensor>;
     /// `out[ids[i]] += dy[i]`: the `[rows, k]` gradient of [`Backend::gather_rows`].
+    /// `dy` is `[.., k]` with `ids.len()` rows (`[n, k]`, or `ids`' shape plus `k`).
     fn scatter_add_rows(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<Tensor>;
-    /// The gradient of [`Backend::gather_rows`] as rows: for `dy [n, k]` and
-    /// `ids [n]` looked up in a table of `rows` rows, the unique ids ascending
+    /// The gradient of [`Backend::gather_rows`] as rows: for `dy [.., k]` (as in
+    /// [`Backend::scatter_add_rows`]) and `n` ids looked up in a table of
+    /// `rows` rows, the unique ids ascending
     /// and, for each, the sum of `dy[p]` over the positions `p` that looked it
     /// up, added in ascending `p` to zero (the same sums, bit for bit, as the
     /// rows of [`Backend::scatter_add_rows`]). `ids` must be known on the host

@@ -167,7 +167,7 @@ pub async fn run_recon_bench(b: &dyn Backend, config: &ReconBench) -> Result<Rec
         let mut train_seconds = 0.0;
         for (c, ds) in datasets.iter().enumerate() {
             for (&i, s) in globals.iter().zip(&server) {
-                model.values_mut()[i] = s.clone();
+                model.values_mut()[i].clone_from(s);
             }
             model.reinitialize(b, &[VariableGroup::LocalTrainable], c as u64)?;
             let t1 = now_seconds();

@@ -178,9 +178,9 @@ pub trait Model {
 /// [`Error::Shape`] naming the expected and actual per-example shapes.
 pub fn check_batch(model: &str, spec: &ElementSpec, batch: &Batch) -> Result<()> {
     let n = batch.y.len();
-    let mut expected = vec![n];
-    expected.extend(&spec.x_shape);
-    if batch.x.shape() != expected.as_slice() {
+    if batch.x.shape().split_first() != Some((&n, spec.x_shape.as_slice())) {
+        let mut expected = vec![n];
+        expected.extend(&spec.x_shape);
         return Err(Error::Shape {
             op: "check_batch",
             expected: format!("x of shape {expected:?} for model {model}"),

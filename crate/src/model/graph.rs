@@ -32,6 +32,36 @@ struct Node {
     params: Vec<usize>,
 }
 
+/// Calls `f` with `items` as a slice, built on the stack when there are at
+/// most four (layers take one or two inputs and parameters), so running a
+/// node allocates nothing for its operand lists.
+fn with_slice<T: Copy, R>(mut items: impl Iterator<Item = T>, f: impl FnOnce(&[T]) -> R) -> R {
+    const INLINE: usize = 4;
+    let Some(first) = items.next() else {
+        return f(&[]);
+    };
+    let mut buf = [first; INLINE];
+    let mut n = 1;
+    while n < INLINE {
+        match items.next() {
+            Some(x) => {
+                buf[n] = x;
+                n += 1;
+            }
+            None => return f(&buf[..n]),
+        }
+    }
+    match items.next() {
+        None => f(&buf),
+        Some(x) => {
+            let mut all = buf.to_vec();
+            all.push(x);
+            all.extend(items);
+            f(&all)
+        }
+    }
+}
+
 /// A model assembled from a declarative description.
 pub struct GraphModel {
     spec: ModelSpec,
@@ -221,24 +251,22 @@ impl GraphModel {
         Ok(())
     }
 
-    fn params_of(&self, node: &Node) -> Vec<&Tensor> {
-        node.params.iter().map(|&v| &self.values[v]).collect()
+    fn params_of<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a Tensor> + 'a {
+        node.params.iter().map(|&v| &self.values[v])
     }
 
     fn run(&self, b: &dyn Backend, x: &Tensor, mode: Mode) -> Result<Vec<Forward>> {
         let mut outs: Vec<Forward> = Vec::with_capacity(self.nodes.len());
         for (i, node) in self.nodes.iter().enumerate() {
-            let inputs: Vec<&Tensor> = node
-                .inputs
-                .iter()
-                .map(|s| match s {
-                    Source::Input => x,
-                    Source::Node(j) => &outs[*j].output,
+            let inputs = node.inputs.iter().map(|s| match s {
+                Source::Input => x,
+                Source::Node(j) => &outs[*j].output,
+            });
+            let f = with_slice(inputs, |inputs| {
+                with_slice(self.params_of(node), |params| {
+                    node.layer.forward(b, params, inputs, mode, i as u32)
                 })
-                .collect();
-            let f = node
-                .layer
-                .forward(b, &self.params_of(node), &inputs, mode, i as u32)?;
+            })?;
             outs.push(f);
         }
         Ok(outs)
@@ -373,31 +401,32 @@ impl Model for GraphModel {
             if !requires[i] {
                 continue;
             }
-            let inputs: Vec<&Tensor> = node
+            let inputs = node.inputs.iter().map(|s| match s {
+                Source::Input => &batch.x,
+                Source::Node(j) => &outs[*j].output,
+            });
+            let need = node
                 .inputs
                 .iter()
-                .map(|s| match s {
-                    Source::Input => &batch.x,
-                    Source::Node(j) => &outs[*j].output,
-                })
-                .collect();
-            let need: Vec<bool> = node
-                .inputs
-                .iter()
-                .map(|s| matches!(s, Source::Node(j) if requires[*j]))
-                .collect();
+                .map(|s| matches!(s, Source::Node(j) if requires[*j]));
             let need_params = node.params.iter().any(|&v| wrt[v]);
-            let bw = node.layer.backward(
-                b,
-                &self.params_of(node),
-                &inputs,
-                &outs[i],
-                &dy,
-                Want {
-                    inputs: &need,
-                    params: need_params,
-                },
-            )?;
+            let bw = with_slice(inputs, |inputs| {
+                with_slice(self.params_of(node), |params| {
+                    with_slice(need, |need| {
+                        node.layer.backward(
+                            b,
+                            params,
+                            inputs,
+                            &outs[i],
+                            &dy,
+                            Want {
+                                inputs: need,
+                                params: need_params,
+                            },
+                        )
+                    })
+                })
+            })?;
             for (s, g) in node.inputs.iter().zip(bw.inputs) {
                 if let (Source::Node(j), Some(g)) = (s, g) {
                     grads[*j] = Some(match grads[*j].take() {
@@ -436,5 +465,18 @@ impl Model for GraphModel {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_slice;
+
+    #[test]
+    fn with_slice_passes_every_item_in_order() {
+        for n in 0..10 {
+            let want: Vec<usize> = (0..n).collect();
+            assert_eq!(with_slice(0..n, |s| s.to_vec()), want);
+        }
     }
 }
