@@ -41,6 +41,7 @@ pub mod checksum;
 pub mod data;
 pub mod error;
 pub mod federated;
+pub mod gradient;
 pub mod layers;
 pub mod metrics;
 pub mod model;

@@ -175,6 +175,9 @@ pub struct MetricAccumulator {
     batches: u64,
     /// Elements compared by regression metrics (examples x outputs).
     elements: u64,
+    /// The last batch size and its `[1]` tensor, which weights the batch's
+    /// mean loss (batches mostly share a size: upload it once).
+    loss_weight: Option<(usize, Tensor)>,
 }
 
 impl MetricAccumulator {
@@ -205,6 +208,7 @@ impl MetricAccumulator {
             examples: 0,
             batches: 0,
             elements: 0,
+            loss_weight: None,
         })
     }
 
@@ -226,8 +230,11 @@ impl MetricAccumulator {
         for (kind, sum) in &mut self.sums {
             let contribution = match kind {
                 MetricKind::Loss => {
-                    let weight = b.upload(&[1], &[n as f32])?;
-                    b.mul(loss, &weight)?
+                    let weight = match &self.loss_weight {
+                        Some((size, w)) if *size == n => w,
+                        _ => &self.loss_weight.insert((n, b.upload(&[1], &[n as f32])?)).1,
+                    };
+                    b.mul(loss, weight)?
                 }
                 MetricKind::SparseCategoricalAccuracy => b.count_correct(predictions, y)?,
                 MetricKind::MeanSquaredError => b.squared_error_sum(predictions, y)?,

@@ -37,10 +37,30 @@ pub enum TensorData {
 }
 
 /// A shaped block of floats. See the module docs for the layout.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Tensor {
     shape: Vec<usize>,
     data: TensorData,
+}
+
+impl Clone for Tensor {
+    fn clone(&self) -> Self {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.clone(),
+        }
+    }
+
+    /// Copies `source` into `self`, reusing `self`'s buffers when the
+    /// precisions match (no allocation when the sizes do too).
+    fn clone_from(&mut self, source: &Self) {
+        self.shape.clone_from(&source.shape);
+        match (&mut self.data, &source.data) {
+            (TensorData::F32(d), TensorData::F32(s)) => d.clone_from(s),
+            (TensorData::F64(d), TensorData::F64(s)) => d.clone_from(s),
+            (d, s) => *d = s.clone(),
+        }
+    }
 }
 
 /// Number of elements of `shape` (1 for a scalar `[]`).
@@ -207,6 +227,17 @@ mod tests {
     fn rejects_wrong_length() {
         let err = Tensor::new(&[2, 3], vec![0.0; 5]).unwrap_err();
         assert!(err.to_string().contains("[2, 3]"), "{err}");
+    }
+
+    #[test]
+    fn clone_from_copies_across_sizes_and_precisions() {
+        let a = Tensor::new(&[2], vec![1.0, 2.0]).unwrap();
+        let mut b = Tensor::new(&[3], vec![0.0; 3]).unwrap();
+        b.clone_from(&a);
+        assert_eq!(b, a);
+        let mut c = Tensor::from_f64(&[1], vec![5.0]).unwrap();
+        c.clone_from(&a);
+        assert_eq!(c, a);
     }
 
     #[test]

@@ -75,3 +75,19 @@ pub async fn bench_train(
         .map_err(js_error)?;
     Ok(serde_json::to_string(&result).expect("results serialise"))
 }
+
+/// The reconstruction-round benchmark (`fedwasm bench recon`: the client side
+/// of one round of the matrix-factorisation tutorial), as JSON.
+#[wasm_bindgen(js_name = benchRecon)]
+pub async fn bench_recon(clients: u32, rounds: u32) -> Result<String, JsError> {
+    let config = crate::bench::ReconBench {
+        clients: clients as usize,
+        rounds: rounds as usize,
+        ..crate::bench::ReconBench::default()
+    };
+    let b = crate::backend::CpuBackend::new();
+    let result = crate::bench::run_recon_bench(&b, &config)
+        .await
+        .map_err(js_error)?;
+    Ok(serde_json::to_string(&result).expect("results serialise"))
+}

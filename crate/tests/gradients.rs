@@ -6,8 +6,12 @@
 //! analytic gradients from `backward(dy = r)` are compared with
 //! `(L(v + h) - L(v - h)) / 2h` for every parameter and input element.
 //! Relative error is `|a - n| / max(|a|, |n|, 1e-6)`; the bound is 1e-4.
+//! Sparse parameter gradients (an embedding table's touched rows) are checked
+//! through their dense form, element by element, so rows a batch did not
+//! touch must be exactly zero in the numeric gradient too.
 
 use fedwasm::backend::{Backend, CpuBackend, Padding};
+use fedwasm::gradient::Gradient;
 use fedwasm::layers::{Activation, Initializer, LayerKind, Mode, Want};
 use fedwasm::rng::Rng;
 use fedwasm::tensor::Tensor;
@@ -38,7 +42,13 @@ enum Input {
     Ids(Vec<usize>, usize),
 }
 
-fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
+/// Checks a layer's gradients; returns its inputs and parameter gradients.
+fn check_layer(
+    kind: LayerKind,
+    inputs: &[Input],
+    mode: Mode,
+    seed: u64,
+) -> (Vec<Tensor>, Vec<Gradient>) {
     let b = CpuBackend::f64();
     let label = format!("{kind:?}");
     let layer = kind.build("gradcheck", "node").unwrap();
@@ -105,6 +115,11 @@ fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
         params.len(),
         "{label}: one gradient per parameter"
     );
+    let dense: Vec<Tensor> = bw
+        .params
+        .iter()
+        .map(|g| g.clone().into_dense(&b).unwrap())
+        .collect();
     let mut worst = 0.0f64;
     for pi in 0..params.len() {
         assert_eq!(
@@ -112,6 +127,7 @@ fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
             params[pi].shape(),
             "{label}: param {pi} grad shape"
         );
+        assert_eq!(dense[pi].shape(), params[pi].shape());
         for e in 0..params[pi].len() {
             let v = params[pi].get(e);
             params[pi].set(e, v + H);
@@ -119,7 +135,7 @@ fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
             params[pi].set(e, v - H);
             let down = loss(&params, &xs);
             params[pi].set(e, v);
-            let err = rel_err(bw.params[pi].get(e), (up - down) / (2.0 * H));
+            let err = rel_err(dense[pi].get(e), (up - down) / (2.0 * H));
             assert!(
                 err <= TOL,
                 "{label}: param {pi} element {e}: rel err {err:e}"
@@ -150,6 +166,7 @@ fn check_layer(kind: LayerKind, inputs: &[Input], mode: Mode, seed: u64) {
         }
     }
     assert!(worst.is_finite());
+    (xs, bw.params)
 }
 
 fn train() -> Mode {
@@ -271,13 +288,30 @@ fn dropout_gradients() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn embedding_user_embedding_and_dot_gradients() {
-    for (ids, vocab, dim) in [(vec![1, 1], 1, 1), (vec![5, 1], 7, 3), (vec![3, 2], 4, 5)] {
+    // The table's gradient is sparse: its rows are the unique ids, ascending.
+    // [6, 1] ids in 3 rows and [3, 2] in 4 rows must repeat ids (summed rows);
+    // [2, 1] in 40 rows leaves most rows untouched (zero in the numeric check).
+    for (ids, vocab, dim) in [
+        (vec![1, 1], 1, 1),
+        (vec![5, 1], 7, 3),
+        (vec![3, 2], 4, 5),
+        (vec![6, 1], 3, 2),
+        (vec![2, 1], 40, 3),
+    ] {
         let kind = LayerKind::Embedding {
             input_dim: vocab,
             output_dim: dim,
             embeddings_initializer: Initializer::uniform(),
         };
-        check_layer(kind, &[Input::Ids(ids, vocab)], train(), 10);
+        let (xs, grads) = check_layer(kind, &[Input::Ids(ids, vocab)], train(), 10);
+        let Gradient::Rows(rows) = &grads[0] else {
+            panic!("the embedding gradient should be sparse");
+        };
+        let mut unique: Vec<u32> = xs[0].to_f64_vec().iter().map(|&i| i as u32).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(rows.rows(), unique.as_slice());
+        assert_eq!(rows.values().shape(), &[unique.len(), dim]);
     }
     for (batch, units) in [(1, 1), (5, 3), (4, 50)] {
         let kind = LayerKind::UserEmbedding {

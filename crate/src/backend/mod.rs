@@ -10,6 +10,19 @@
 //! operands' shapes and returns [`crate::Error::Shape`] naming itself on a mismatch.
 //!
 //! The backend is chosen at run time with [`select`]: see [`BackendChoice`].
+//!
+//! # Sparse embedding gradients
+//! The gradient of an embedding table is nonzero only in the rows a batch
+//! looked up, so it travels as a [`RowGradient`] (unique row ids on the host,
+//! ascending, plus a `[rows, k]` backend tensor of summed values: see
+//! [`crate::gradient`]) from [`Backend::gather_rows_backward`] to
+//! [`Backend::optimizer_step_rows`], which touches only those rows. Neither
+//! needs atomics on a device: embedding ids come from host batches, so a
+//! device backend keeps the host copy of the id tensors it uploads, sorts and
+//! groups them there ([`crate::gradient::RowSegments`]), and runs one thread
+//! per (unique row, column), both to sum a row's contributions (in ascending
+//! position order: deterministic) and to update it (rows are unique: no two
+//! threads write one element).
 
 pub mod cpu;
 
@@ -17,6 +30,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
 
@@ -194,10 +208,20 @@ pub trait Backend {
     fn max_pool2d_backward(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor>;
 
     // ---- embeddings and products ----
-    /// Rows `ids [n]` of `table [v, k]`: `[n, k]`. Ids must be whole numbers in `0..v`.
+    /// Rows `ids` of `table [v, k]`: `[n, k]` for `n = ids.len()` ids of any
+    /// shape, read in row-major order. Ids must be whole numbers in `0..v`.
     fn gather_rows(&self, table: &Tensor, ids: &Tensor) -> Result<Tensor>;
     /// `out[ids[i]] += dy[i]`: the `[rows, k]` gradient of [`Backend::gather_rows`].
+    /// `dy` is `[.., k]` with `ids.len()` rows (`[n, k]`, or `ids`' shape plus `k`).
     fn scatter_add_rows(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<Tensor>;
+    /// The gradient of [`Backend::gather_rows`] as rows: for `dy [.., k]` (as in
+    /// [`Backend::scatter_add_rows`]) and `n` ids looked up in a table of
+    /// `rows` rows, the unique ids ascending
+    /// and, for each, the sum of `dy[p]` over the positions `p` that looked it
+    /// up, added in ascending `p` to zero (the same sums, bit for bit, as the
+    /// rows of [`Backend::scatter_add_rows`]). `ids` must be known on the host
+    /// (they come from host batches; see the module docs).
+    fn gather_rows_backward(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<RowGradient>;
     /// Repeats the single row of `v [1, k]` `n` times: `[n, k]`.
     fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor>;
     /// Row-wise dot product of `a [n, k]` and `b [n, k]`: `[n, 1]`.
@@ -233,6 +257,20 @@ pub trait Backend {
         lr: f32,
         var: &mut Tensor,
         grad: &Tensor,
+        slots: &mut [Tensor],
+    ) -> Result<()>;
+    /// [`Backend::optimizer_step`] for a gradient that is zero outside
+    /// `grad.rows()`: updates those rows of `var` and of each slot and leaves
+    /// the rest untouched. Only for rules where that equals the dense update
+    /// ([`UpdateRule::sparse_exact`]); others are an [`Error::Optimizer`]
+    /// (the caller densifies with [`RowGradient::to_dense`]).
+    fn optimizer_step_rows(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &RowGradient,
         slots: &mut [Tensor],
     ) -> Result<()>;
 }

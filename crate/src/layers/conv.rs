@@ -100,7 +100,7 @@ impl Layer for Conv2d {
         let g = b.conv2d_backward(inputs[0], p[0], &dz, self.padding, want.inputs[0])?;
         Ok(Backward {
             inputs: vec![g.dx],
-            params: vec![g.dw, g.db],
+            params: vec![g.dw.into(), g.db.into()],
         })
     }
 }

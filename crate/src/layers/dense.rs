@@ -82,9 +82,9 @@ impl Layer for Dense {
         // dW = x^T dz; db = column sums of dz; dx = dz W^T.
         let mut params = vec![];
         if want.params {
-            params.push(b.matmul(&x, &dz, true, false)?);
+            params.push(b.matmul(&x, &dz, true, false)?.into());
             if self.bias_init.is_some() {
-                params.push(b.sum_leading(&dz)?);
+                params.push(b.sum_leading(&dz)?.into());
             }
         }
         let dx = if want.inputs[0] {

@@ -37,10 +37,10 @@ impl Layer for Embedding {
         _n: u32,
     ) -> Result<Forward> {
         let ids = inputs[0];
-        let flat = ids.clone().reshape(&[ids.len()])?;
-        let mut shape = ids.shape().to_vec();
+        let mut shape = Vec::with_capacity(ids.shape().len() + 1);
+        shape.extend_from_slice(ids.shape());
         shape.push(self.output_dim);
-        Ok(Forward::plain(b.gather_rows(p[0], &flat)?.reshape(&shape)?))
+        Ok(Forward::plain(b.gather_rows(p[0], ids)?.reshape(&shape)?))
     }
 
     fn backward(
@@ -58,13 +58,14 @@ impl Layer for Embedding {
                 params: vec![],
             });
         }
-        let ids = inputs[0];
-        let flat = ids.clone().reshape(&[ids.len()])?;
-        let dy2 = dy.clone().reshape(&[ids.len(), self.output_dim])?;
-        // Ids are not differentiable: no input gradient.
+        // Ids are not differentiable: no input gradient. The table's gradient
+        // is nonzero only in the looked-up rows: keep it sparse. `dy` is
+        // `[.., output_dim]` with one row per id.
         Ok(Backward {
             inputs: vec![None],
-            params: vec![b.scatter_add_rows(&dy2, &flat, self.input_dim)?],
+            params: vec![b
+                .gather_rows_backward(dy, inputs[0], self.input_dim)?
+                .into()],
         })
     }
 }
@@ -114,7 +115,7 @@ impl Layer for UserEmbedding {
         want: Want<'_>,
     ) -> Result<Backward> {
         let params = if want.params {
-            vec![b.sum_leading(dy)?.reshape(&[1, self.units])?]
+            vec![b.sum_leading(dy)?.reshape(&[1, self.units])?.into()]
         } else {
             vec![]
         };

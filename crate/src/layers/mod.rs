@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Padding};
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::tensor::Tensor;
 
 /// A variable a layer owns: its short name (`"kernel"`), shape and initializer.
@@ -90,8 +91,9 @@ impl Forward {
 pub struct Backward {
     /// d(loss)/d(input) for each input, `None` where not requested.
     pub inputs: Vec<Option<Tensor>>,
-    /// d(loss)/d(param) for each param, in [`Layer::params`] order.
-    pub params: Vec<Tensor>,
+    /// d(loss)/d(param) for each param, in [`Layer::params`] order: dense, or
+    /// the touched rows of an embedding table ([`Gradient::Rows`]).
+    pub params: Vec<Gradient>,
 }
 
 /// Which gradients a backward pass should compute.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::data::{Batch, ElementSpec, LabelSpec};
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::layers::Mode;
 use crate::metrics::MetricKind;
 use crate::tensor::Tensor;
@@ -126,6 +127,28 @@ pub trait Model {
         mode: Mode,
         wrt: &[bool],
     ) -> Result<(BatchOutput, Vec<Option<Tensor>>)>;
+    /// [`Model::forward_backward`], with gradients that may be sparse: an
+    /// embedding table's gradient may come as its touched rows
+    /// ([`Gradient::Rows`]), which [`crate::optim::Optimizer::apply_gradients`]
+    /// applies without densifying when the update rule allows it. Training
+    /// ([`crate::train::train_local`]) calls this. The default wraps the dense
+    /// tensors of [`Model::forward_backward`].
+    ///
+    /// # Errors
+    /// As [`Model::forward_backward`].
+    fn forward_backward_sparse(
+        &self,
+        b: &dyn Backend,
+        batch: &DeviceBatch,
+        mode: Mode,
+        wrt: &[bool],
+    ) -> Result<(BatchOutput, Vec<Option<Gradient>>)> {
+        let (out, grads) = self.forward_backward(b, batch, mode, wrt)?;
+        Ok((
+            out,
+            grads.into_iter().map(|g| g.map(Gradient::Dense)).collect(),
+        ))
+    }
     /// Re-initialises the variables in `groups` from `seed` (FedRecon resets
     /// local variables each round).
     fn reinitialize(&mut self, b: &dyn Backend, groups: &[VariableGroup], seed: u64) -> Result<()>;
@@ -155,9 +178,9 @@ pub trait Model {
 /// [`Error::Shape`] naming the expected and actual per-example shapes.
 pub fn check_batch(model: &str, spec: &ElementSpec, batch: &Batch) -> Result<()> {
     let n = batch.y.len();
-    let mut expected = vec![n];
-    expected.extend(&spec.x_shape);
-    if batch.x.shape() != expected.as_slice() {
+    if batch.x.shape().split_first() != Some((&n, spec.x_shape.as_slice())) {
+        let mut expected = vec![n];
+        expected.extend(&spec.x_shape);
         return Err(Error::Shape {
             op: "check_batch",
             expected: format!("x of shape {expected:?} for model {model}"),

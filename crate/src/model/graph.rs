@@ -13,6 +13,7 @@ use super::spec::{LossSpec, ModelSpec, INPUT};
 use crate::backend::{Backend, LossOutput};
 use crate::data::{ElementSpec, LabelSpec};
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode, Want};
 use crate::metrics::MetricKind;
 use crate::rng::Rng;
@@ -29,6 +30,36 @@ struct Node {
     inputs: Vec<Source>,
     /// Indices into the model's variables, in the layer's param order.
     params: Vec<usize>,
+}
+
+/// Calls `f` with `items` as a slice, built on the stack when there are at
+/// most four (layers take one or two inputs and parameters), so running a
+/// node allocates nothing for its operand lists.
+fn with_slice<T: Copy, R>(mut items: impl Iterator<Item = T>, f: impl FnOnce(&[T]) -> R) -> R {
+    const INLINE: usize = 4;
+    let Some(first) = items.next() else {
+        return f(&[]);
+    };
+    let mut buf = [first; INLINE];
+    let mut n = 1;
+    while n < INLINE {
+        match items.next() {
+            Some(x) => {
+                buf[n] = x;
+                n += 1;
+            }
+            None => return f(&buf[..n]),
+        }
+    }
+    match items.next() {
+        None => f(&buf),
+        Some(x) => {
+            let mut all = buf.to_vec();
+            all.push(x);
+            all.extend(items);
+            f(&all)
+        }
+    }
 }
 
 /// A model assembled from a declarative description.
@@ -220,24 +251,22 @@ impl GraphModel {
         Ok(())
     }
 
-    fn params_of(&self, node: &Node) -> Vec<&Tensor> {
-        node.params.iter().map(|&v| &self.values[v]).collect()
+    fn params_of<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a Tensor> + 'a {
+        node.params.iter().map(|&v| &self.values[v])
     }
 
     fn run(&self, b: &dyn Backend, x: &Tensor, mode: Mode) -> Result<Vec<Forward>> {
         let mut outs: Vec<Forward> = Vec::with_capacity(self.nodes.len());
         for (i, node) in self.nodes.iter().enumerate() {
-            let inputs: Vec<&Tensor> = node
-                .inputs
-                .iter()
-                .map(|s| match s {
-                    Source::Input => x,
-                    Source::Node(j) => &outs[*j].output,
+            let inputs = node.inputs.iter().map(|s| match s {
+                Source::Input => x,
+                Source::Node(j) => &outs[*j].output,
+            });
+            let f = with_slice(inputs, |inputs| {
+                with_slice(self.params_of(node), |params| {
+                    node.layer.forward(b, params, inputs, mode, i as u32)
                 })
-                .collect();
-            let f = node
-                .layer
-                .forward(b, &self.params_of(node), &inputs, mode, i as u32)?;
+            })?;
             outs.push(f);
         }
         Ok(outs)
@@ -328,6 +357,21 @@ impl Model for GraphModel {
         mode: Mode,
         wrt: &[bool],
     ) -> Result<(BatchOutput, Vec<Option<Tensor>>)> {
+        let (out, grads) = self.forward_backward_sparse(b, batch, mode, wrt)?;
+        let dense = grads
+            .into_iter()
+            .map(|g| g.map(|g| g.into_dense(b)).transpose())
+            .collect::<Result<_>>()?;
+        Ok((out, dense))
+    }
+
+    fn forward_backward_sparse(
+        &self,
+        b: &dyn Backend,
+        batch: &DeviceBatch,
+        mode: Mode,
+        wrt: &[bool],
+    ) -> Result<(BatchOutput, Vec<Option<Gradient>>)> {
         self.check_x(&batch.x)?;
         if wrt.len() != self.variables.len() {
             return Err(Error::shape(
@@ -349,38 +393,40 @@ impl Model for GraphModel {
         }
         let mut grads: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
         grads[self.output] = Some(grad);
-        let mut var_grads: Vec<Option<Tensor>> = (0..self.variables.len()).map(|_| None).collect();
+        let mut var_grads: Vec<Option<Gradient>> =
+            (0..self.variables.len()).map(|_| None).collect();
         for i in (0..self.nodes.len()).rev() {
             let node = &self.nodes[i];
             let Some(dy) = grads[i].take() else { continue };
             if !requires[i] {
                 continue;
             }
-            let inputs: Vec<&Tensor> = node
+            let inputs = node.inputs.iter().map(|s| match s {
+                Source::Input => &batch.x,
+                Source::Node(j) => &outs[*j].output,
+            });
+            let need = node
                 .inputs
                 .iter()
-                .map(|s| match s {
-                    Source::Input => &batch.x,
-                    Source::Node(j) => &outs[*j].output,
-                })
-                .collect();
-            let need: Vec<bool> = node
-                .inputs
-                .iter()
-                .map(|s| matches!(s, Source::Node(j) if requires[*j]))
-                .collect();
+                .map(|s| matches!(s, Source::Node(j) if requires[*j]));
             let need_params = node.params.iter().any(|&v| wrt[v]);
-            let bw = node.layer.backward(
-                b,
-                &self.params_of(node),
-                &inputs,
-                &outs[i],
-                &dy,
-                Want {
-                    inputs: &need,
-                    params: need_params,
-                },
-            )?;
+            let bw = with_slice(inputs, |inputs| {
+                with_slice(self.params_of(node), |params| {
+                    with_slice(need, |need| {
+                        node.layer.backward(
+                            b,
+                            params,
+                            inputs,
+                            &outs[i],
+                            &dy,
+                            Want {
+                                inputs: need,
+                                params: need_params,
+                            },
+                        )
+                    })
+                })
+            })?;
             for (s, g) in node.inputs.iter().zip(bw.inputs) {
                 if let (Source::Node(j), Some(g)) = (s, g) {
                     grads[*j] = Some(match grads[*j].take() {
@@ -419,5 +465,18 @@ impl Model for GraphModel {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_slice;
+
+    #[test]
+    fn with_slice_passes_every_item_in_order() {
+        for n in 0..10 {
+            let want: Vec<usize> = (0..n).collect();
+            assert_eq!(with_slice(0..n, |s| s.to_vec()), want);
+        }
     }
 }

@@ -13,7 +13,8 @@ use super::validate::optimizer_error;
 use super::{OptimizerConfig, OptimizerState, SlotTensor, UpdateRule};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::tensor::{numel, Tensor};
+use crate::gradient::Gradient;
+use crate::tensor::{numel, Precision, Tensor};
 
 /// A stateful optimizer for a fixed list of variable shapes.
 #[derive(Clone, Debug)]
@@ -202,6 +203,55 @@ impl Optimizer {
         vars: &mut [&mut Tensor],
         grads: &[&Tensor],
     ) -> Result<()> {
+        let (lr, step) = self.check(vars, grads.iter().map(|g| (g.shape(), g.precision())))?;
+        for ((var, grad), slots) in vars.iter_mut().zip(grads).zip(self.slots.iter_mut()) {
+            backend.optimizer_step(&self.config.rule, step, lr, var, grad, slots)?;
+        }
+        self.step = step;
+        Ok(())
+    }
+
+    /// [`Optimizer::apply`] for gradients that may be sparse. A
+    /// [`Gradient::Rows`] updates only its rows
+    /// ([`Backend::optimizer_step_rows`]) when the rule is
+    /// [`UpdateRule::sparse_exact`] (plain SGD, Adagrad), which gives exactly
+    /// the dense update; under any other rule it is densified first
+    /// ([`crate::gradient::RowGradient::to_dense`]), since those rules change
+    /// rows without a gradient too.
+    ///
+    /// # Errors
+    /// As [`Optimizer::apply`].
+    pub fn apply_gradients(
+        &mut self,
+        backend: &dyn Backend,
+        vars: &mut [&mut Tensor],
+        grads: &[&Gradient],
+    ) -> Result<()> {
+        let (lr, step) = self.check(vars, grads.iter().map(|g| (g.shape(), g.precision())))?;
+        let rule = &self.config.rule;
+        for ((var, grad), slots) in vars.iter_mut().zip(grads).zip(self.slots.iter_mut()) {
+            match grad {
+                Gradient::Dense(g) => backend.optimizer_step(rule, step, lr, var, g, slots)?,
+                Gradient::Rows(r) if rule.sparse_exact() => {
+                    backend.optimizer_step_rows(rule, step, lr, var, r, slots)?
+                }
+                Gradient::Rows(r) => {
+                    let dense = r.to_dense(backend)?;
+                    backend.optimizer_step(rule, step, lr, var, &dense, slots)?
+                }
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+
+    /// Checks the operands of an update (counts, shapes, precisions) and
+    /// returns the learning rate and the 1-based step it will use.
+    fn check<'g>(
+        &self,
+        vars: &[&mut Tensor],
+        grads: impl ExactSizeIterator<Item = (&'g [usize], Precision)>,
+    ) -> Result<(f32, u64)> {
         const OP: &str = "Optimizer::apply";
         let name = self.config.rule.name();
         if vars.len() != self.shapes.len() || grads.len() != self.shapes.len() {
@@ -215,16 +265,17 @@ impl Optimizer {
                 ),
             ));
         }
-        for (i, ((shape, var), grad)) in self.shapes.iter().zip(vars.iter()).zip(grads).enumerate()
+        for (i, ((shape, var), (grad_shape, grad_precision))) in
+            self.shapes.iter().zip(vars.iter()).zip(grads).enumerate()
         {
             if var.shape() != shape.as_slice() {
                 return Err(Error::shape(OP, shape, var.shape()));
             }
-            if grad.shape() != shape.as_slice() {
-                return Err(Error::shape(OP, shape, grad.shape()));
+            if grad_shape != shape.as_slice() {
+                return Err(Error::shape(OP, shape, grad_shape));
             }
-            let precisions = std::iter::once(grad.precision())
-                .chain(self.slots[i].iter().map(Tensor::precision));
+            let precisions =
+                std::iter::once(grad_precision).chain(self.slots[i].iter().map(Tensor::precision));
             for p in precisions {
                 if p != var.precision() {
                     return Err(Error::Storage {
@@ -242,11 +293,7 @@ impl Optimizer {
             .step
             .checked_add(1)
             .ok_or_else(|| optimizer_error(name, "step counter overflow"))?;
-        for ((var, grad), slots) in vars.iter_mut().zip(grads).zip(self.slots.iter_mut()) {
-            backend.optimizer_step(&self.config.rule, step, lr, var, grad, slots)?;
-        }
-        self.step = step;
-        Ok(())
+        Ok((lr, step))
     }
 
     /// The state (step, round, slots read back to the host) for saving.

@@ -133,4 +133,32 @@ impl UpdateRule {
             UpdateRule::Rmsprop { .. } => vec![0.0],
         }
     }
+
+    /// True when updating only the rows with a nonzero gradient gives exactly
+    /// the dense update: a zero gradient must leave the variable and every slot
+    /// unchanged, bit for bit.
+    ///
+    /// * Plain SGD: `w - lr * 0 = w`. Exact.
+    /// * Adagrad: `acc + 0 = acc` and `w - lr * 0 / (sqrt(acc) + eps) = w`,
+    ///   provided the denominator cannot be zero (`acc` starts at
+    ///   `initial_accumulator_value` and only grows); with both it and
+    ///   `epsilon` zero, the dense update gives `0 / 0 = NaN` in untouched
+    ///   rows, so the sparse one would differ. Exact when either is positive.
+    /// * SGD with momentum, Adam, Yogi, RMSprop: their slots decay (and the
+    ///   weights keep moving) on every step, gradient or not. Not exact.
+    pub fn sparse_exact(&self) -> bool {
+        match self {
+            UpdateRule::Sgd { momentum: None, .. } => true,
+            UpdateRule::Adagrad {
+                initial_accumulator_value,
+                epsilon,
+            } => *initial_accumulator_value > 0.0 || *epsilon > 0.0,
+            UpdateRule::Sgd {
+                momentum: Some(_), ..
+            }
+            | UpdateRule::Adam { .. }
+            | UpdateRule::Yogi { .. }
+            | UpdateRule::Rmsprop { .. } => false,
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub use reconstruction::{reconstruct_and_evaluate, reconstruct_and_train, Recons
 use crate::backend::Backend;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::gradient::Gradient;
 use crate::layers::Mode;
 use crate::metrics::{MetricAccumulator, UnfinalizedMetrics};
 use crate::model::{check_batch, DeviceBatch, Model, VariableGroup};
@@ -162,13 +163,14 @@ pub async fn train_local_multi(
         let batch = batch?;
         check_batch(model.name(), model.input_spec(), &batch)?;
         let db = DeviceBatch::upload(b, &batch)?;
-        let (out, mut grads) = model.forward_backward(b, &db, Mode::training(seed, step), &wrt)?;
+        let (out, mut grads) =
+            model.forward_backward_sparse(b, &db, Mode::training(seed, step), &wrt)?;
         acc.update(b, &out.loss, &out.predictions, &db.y)?;
         if let Some(prox) = &prox {
             prox.add_to(b, model.values(), &mut grads)?;
         }
         for (part, mask) in parts.iter_mut().zip(&masks) {
-            let grads: Vec<&Tensor> = grads
+            let grads: Vec<&Gradient> = grads
                 .iter()
                 .zip(mask)
                 .filter(|(_, &w)| w)
@@ -187,7 +189,7 @@ pub async fn train_local_multi(
                 .filter(|(_, &w)| w)
                 .map(|(v, _)| v)
                 .collect();
-            part.optimizer.apply(b, &mut vars, &grads)?;
+            part.optimizer.apply_gradients(b, &mut vars, &grads)?;
         }
         step = step.wrapping_add(1);
         done.batches += 1;
@@ -247,17 +249,25 @@ impl ProximalTerm {
         &self,
         b: &dyn Backend,
         values: &[Tensor],
-        grads: &mut [Option<Tensor>],
+        grads: &mut [Option<Gradient>],
     ) -> Result<()> {
         for ((term, value), grad) in self.terms.iter().zip(values).zip(grads) {
-            if let (Some((mu, neg_anchor)), Some(g)) = (term, grad.as_mut()) {
+            let Some((mu, neg_anchor)) = term else {
+                continue;
+            };
+            if let Some(g) = grad.take() {
+                // The pull toward the anchor touches every row, so a sparse
+                // gradient becomes dense here.
+                let mut g = g.into_dense(b)?;
                 let pull = b.mul(mu, &b.add(value, neg_anchor)?)?;
-                b.add_assign(g, &pull)?;
+                b.add_assign(&mut g, &pull)?;
+                *grad = Some(Gradient::Dense(g));
             }
         }
         Ok(())
     }
 }
+
 /// Metrics of `model` on `data` (batched) in inference mode (dropout off).
 ///
 /// # Errors

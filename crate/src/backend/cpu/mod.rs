@@ -18,6 +18,7 @@ pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
 use crate::tensor::{Precision, Tensor};
 
@@ -69,15 +70,10 @@ pub(crate) fn host<'a, T: Real>(t: &'a Tensor, op: &'static str) -> Result<&'a [
 
 /// Mutable host elements of `t` as `T`.
 pub(crate) fn host_mut<'a, T: Real>(t: &'a mut Tensor, op: &'static str) -> Result<&'a mut [T]> {
-    let shape = t.shape().to_vec();
-    let precision = t.precision();
-    T::slice_mut(t).ok_or_else(|| Error::Storage {
-        op,
-        detail: format!(
-            "operand of shape {shape:?} is {precision:?}, expected {}",
-            std::any::type_name::<T>()
-        ),
-    })
+    // Checked through the shared view first, so the error can name the shape
+    // without copying it on every (successful) call.
+    host::<T>(t, op)?;
+    Ok(T::slice_mut(t).expect("the precision was just checked"))
 }
 
 /// Checks that two tensors have the same shape.
@@ -93,18 +89,26 @@ pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()>
 pub(crate) fn indices<T: Real>(ids: &[T], limit: usize, op: &'static str) -> Result<Vec<usize>> {
     ids.iter()
         .enumerate()
-        .map(|(i, &v)| {
-            let f = v.to_f64().unwrap_or(f64::NAN);
-            if f.fract() != 0.0 || f < 0.0 || f >= limit as f64 {
-                Err(Error::invalid(
-                    op,
-                    format!("id {f} at position {i} is not a whole number in 0..{limit}"),
-                ))
-            } else {
-                Ok(f as usize)
-            }
-        })
+        .map(|(i, &v)| index(v, i, limit, op))
         .collect()
+}
+
+/// One id of [`indices`]: `v` (at `position`) as a whole number in `0..limit`.
+pub(crate) fn index<T: Real>(
+    v: T,
+    position: usize,
+    limit: usize,
+    op: &'static str,
+) -> Result<usize> {
+    let f = v.to_f64().unwrap_or(f64::NAN);
+    if f.fract() != 0.0 || f < 0.0 || f >= limit as f64 {
+        Err(Error::invalid(
+            op,
+            format!("id {f} at position {position} is not a whole number in 0..{limit}"),
+        ))
+    } else {
+        Ok(f as usize)
+    }
 }
 
 /// Runs `$body` with `$T` bound to the element type of tensor `$t`.
@@ -228,6 +232,10 @@ impl Backend for CpuBackend {
         dispatch!(dy, T => embed::scatter_add_rows::<T>(dy, ids, rows))
     }
 
+    fn gather_rows_backward(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<RowGradient> {
+        dispatch!(dy, T => embed::gather_rows_backward::<T>(dy, ids, rows))
+    }
+
     fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor> {
         dispatch!(v, T => embed::broadcast_rows::<T>(v, n))
     }
@@ -274,5 +282,17 @@ impl Backend for CpuBackend {
         slots: &mut [Tensor],
     ) -> Result<()> {
         dispatch!(grad, T => optim::step::<T>(rule, step, lr, var, grad, slots))
+    }
+
+    fn optimizer_step_rows(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &RowGradient,
+        slots: &mut [Tensor],
+    ) -> Result<()> {
+        dispatch!(var, T => optim::step_rows::<T>(rule, step, lr, var, grad, slots))
     }
 }

@@ -15,6 +15,7 @@
 
 use super::{host, host_mut, same_shape, Real};
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
 use crate::optim::validate::{check_learning_rate, optimizer_error};
 use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
@@ -40,22 +41,7 @@ pub fn step<T: Real>(
     grad: &Tensor,
     slots: &mut [Tensor],
 ) -> Result<()> {
-    let name = rule.name();
-    rule.validate()?;
-    check_learning_rate(name, lr)?;
-    if step == 0 {
-        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
-    }
-    let expected = rule.slot_inits().len();
-    if slots.len() != expected {
-        return Err(optimizer_error(
-            name,
-            format!(
-                "expects {expected} slot(s) per variable, got {}",
-                slots.len()
-            ),
-        ));
-    }
+    check(rule, step, lr, slots.len())?;
     same_shape(OP, var, grad)?;
     for slot in slots.iter() {
         same_shape(OP, var, slot)?;
@@ -136,6 +122,98 @@ pub fn step<T: Real>(
                 optimizer: rule.name().into(),
                 detail: format!("internal error: no kernel for {} slot(s)", slots.len()),
             })
+        }
+    }
+    Ok(())
+}
+
+/// The checks common to [`step`] and [`step_rows`].
+fn check(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Result<()> {
+    let name = rule.name();
+    rule.validate()?;
+    check_learning_rate(name, lr)?;
+    if step == 0 {
+        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
+    }
+    let expected = rule.slot_inits().len();
+    if num_slots != expected {
+        return Err(optimizer_error(
+            name,
+            format!("expects {expected} slot(s) per variable, got {num_slots}"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`step`] for a gradient that is zero outside `grad.rows()`: only those
+/// rows of `var` and the slots change. The rows run through the very same
+/// elementwise kernels as the dense update, so each updated element is
+/// bit-for-bit what [`step`] computes from the dense gradient.
+///
+/// # Errors
+/// As [`step`], plus [`Error::Optimizer`] for a rule that is not
+/// [`UpdateRule::sparse_exact`], and [`Error::Shape`] when `var` is not the
+/// gradient's `[num_rows, k]`. All checked before anything is written.
+pub fn step_rows<T: Real>(
+    rule: &UpdateRule,
+    step: u64,
+    lr: f32,
+    var: &mut Tensor,
+    grad: &RowGradient,
+    slots: &mut [Tensor],
+) -> Result<()> {
+    const OP: &str = "optimizer_step_rows";
+    check(rule, step, lr, slots.len())?;
+    if !rule.sparse_exact() {
+        return Err(optimizer_error(
+            rule.name(),
+            "this rule changes rows without a gradient too; densify the gradient \
+             (RowGradient::to_dense) and use optimizer_step",
+        ));
+    }
+    if var.shape() != grad.shape() {
+        return Err(Error::shape(OP, grad.shape(), var.shape()));
+    }
+    for slot in slots.iter() {
+        same_shape(OP, var, slot)?;
+    }
+    let k = grad.shape()[1];
+    let g = host::<T>(grad.values(), OP)?;
+    let w = host_mut::<T>(var, OP)?;
+    let lr = T::c(lr as f64);
+    let rows = grad
+        .rows()
+        .iter()
+        .map(|&r| r as usize * k..(r as usize + 1) * k);
+    match (rule, slots) {
+        (UpdateRule::Sgd { momentum: None, .. }, []) => {
+            for (j, r) in rows.enumerate() {
+                sgd(&mut w[r], &g[j * k..(j + 1) * k], lr);
+            }
+        }
+        (UpdateRule::Adagrad { epsilon, .. }, [acc]) => {
+            let acc = host_mut::<T>(acc, OP)?;
+            let eps = T::c(*epsilon as f64);
+            for (j, r) in rows.enumerate() {
+                scaled_by_root(
+                    &mut w[r.clone()],
+                    &g[j * k..(j + 1) * k],
+                    &mut acc[r],
+                    lr,
+                    eps,
+                    |a, g2| a + g2,
+                );
+            }
+        }
+        // Unreachable: sparse_exact and the slot count were checked above.
+        (rule, slots) => {
+            return Err(optimizer_error(
+                rule.name(),
+                format!(
+                    "internal error: no sparse kernel for {} slot(s)",
+                    slots.len()
+                ),
+            ))
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! fedwasm train [--model cnn|softmax] [--epochs N] [--batch N] [--lr X] [--seed S]
 //!               [--data DIR] [--writers N] [--json]
 //! fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
+//! fedwasm bench recon [--clients N] [--rounds N] [--json]
 //! fedwasm reference-run [--seed S]
 //! fedwasm simulate --workload w1|w2|w3 [flags]   (see simulate.rs)
 //! ```
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use fedwasm::backend::{self, Backend, BackendChoice};
-use fedwasm::bench::{run_train_bench, BenchModel, TrainBench};
+use fedwasm::bench::{run_recon_bench, run_train_bench, BenchModel, ReconBench, TrainBench};
 use fedwasm::data::{self, ClientData, Dataset};
 use fedwasm::error::{Error, Result};
 use fedwasm::metrics::MetricKind;
@@ -27,6 +28,7 @@ use fedwasm::train::{evaluate, optimizer_for, train_local, TrainOptions};
 const USAGE: &str = "usage:
   fedwasm train [--model cnn|softmax] [--epochs N] [--batch N] [--lr X] [--seed S] [--data DIR] [--writers N] [--json]
   fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
+  fedwasm bench recon [--clients N] [--rounds N] [--json]
   fedwasm reference-run [--seed S]
   fedwasm simulate --workload w1|w2|w3 [--data DIR] [--ratings FILE] [--rounds N] [--clients N]
                    [--epochs N] [--batch N] [--client-lr X] [--server-lr X] [--recon-lr X] [--seed S]
@@ -86,6 +88,9 @@ pub fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("train") => bench(&args[2..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("recon") => {
+            bench_recon(&args[2..])
+        }
         Some("reference-run") => reference_run(&args[1..]),
         Some("simulate") => pick_backend().and_then(|b| crate::simulate::simulate(&args[1..], b)),
         Some("--help" | "-h" | "help") => {
@@ -257,6 +262,39 @@ fn bench(args: &[String]) -> Result<()> {
             r.gflops,
             100.0 * r.fraction_of_gemm,
             r.gemm_gflops,
+            r.backend.adapter
+        );
+    }
+    Ok(())
+}
+
+fn bench_recon(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["clients", "rounds"], &["json"])?;
+    let defaults = ReconBench::default();
+    let config = ReconBench {
+        clients: flags.get("clients", defaults.clients)?,
+        rounds: flags.get("rounds", defaults.rounds)?,
+        ..defaults
+    };
+    let b = pick_backend()?;
+    let r = pollster::block_on(run_recon_bench(b.as_ref(), &config))?;
+    if flags.has("json") {
+        println!("{}", serde_json::to_string(&r).expect("results serialise"));
+    } else {
+        println!(
+            "reconstruction round, {} clients: {:.2} ms (median of {}; best {:.2}, worst {:.2}; \
+             {:.2} ms in reconstruct_and_train) = {:.0} example-steps/s ({} examples in {} steps; \
+             delta of {} floats per client) on {}",
+            r.config.clients,
+            r.round_seconds * 1e3,
+            r.config.rounds,
+            r.best_round_seconds * 1e3,
+            r.worst_round_seconds * 1e3,
+            r.train_seconds * 1e3,
+            r.example_steps_per_second,
+            r.example_steps,
+            r.steps,
+            r.global_floats,
             r.backend.adapter
         );
     }

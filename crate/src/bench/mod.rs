@@ -1,11 +1,20 @@
-//! Training benchmarks, shared by the native CLI (`fedwasm bench train`) and
-//! the wasm build (measured under Node by `tests/node/bench.mjs`).
+//! Training benchmarks, shared by the native CLI (`fedwasm bench train`,
+//! `fedwasm bench recon`) and the wasm build (measured under Node by
+//! `tests/node/bench.mjs`).
+//!
+//! * [`run_train_bench`]: an epoch of local training (softmax or CNN);
+//! * [`run_recon_bench`]: the client side of one Federated Reconstruction
+//!   round of the matrix-factorisation tutorial ([`recon`]).
 //!
 //! FLOPs are counted, not estimated: [`FlopCounter`] wraps a backend and adds
 //! `2 m n k` for every GEMM-shaped operation (matmul, convolution forward and
 //! both convolution gradients) of one training step. GFLOP/s is that count
 //! over the measured time. The GEMM reference rate is a square `sgemm` of the
 //! same backend measured in the same run.
+
+pub mod recon;
+
+pub use recon::{run_recon_bench, ReconBench, ReconBenchResult};
 
 use std::cell::Cell;
 
@@ -14,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, BackendInfo, Conv2dGrads, LossOutput, Padding, ReadFuture};
 use crate::data::{Dataset, ElementSpec, Examples, LabelSpec};
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
 use crate::model::{builtin, GraphModel, ModelSpec};
 use crate::optim::{OptimizerConfig, UpdateRule};
 use crate::rng::Rng;
@@ -313,6 +323,9 @@ impl Backend for FlopCounter<'_> {
     fn scatter_add_rows(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<Tensor> {
         self.inner.scatter_add_rows(dy, ids, rows)
     }
+    fn gather_rows_backward(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<RowGradient> {
+        self.inner.gather_rows_backward(dy, ids, rows)
+    }
     fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor> {
         self.inner.broadcast_rows(v, n)
     }
@@ -350,5 +363,17 @@ impl Backend for FlopCounter<'_> {
         slots: &mut [Tensor],
     ) -> Result<()> {
         self.inner.optimizer_step(rule, step, lr, var, grad, slots)
+    }
+    fn optimizer_step_rows(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &RowGradient,
+        slots: &mut [Tensor],
+    ) -> Result<()> {
+        self.inner
+            .optimizer_step_rows(rule, step, lr, var, grad, slots)
     }
 }
