@@ -22,7 +22,8 @@ use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
 use crate::tensor::{Precision, Tensor};
 
-/// Host compute on ndarray + matrixmultiply.
+/// Host compute on ndarray; GEMM by matrixmultiply natively (and in f64),
+/// by this crate's SIMD kernel for f32 in wasm32 (`gemm.rs`).
 #[derive(Clone, Debug)]
 pub struct CpuBackend {
     precision: Precision,
@@ -132,6 +133,9 @@ impl Backend for CpuBackend {
         BackendInfo {
             kind: BackendKind::Cpu,
             adapter: match self.precision {
+                Precision::F32 if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) => {
+                    "host (ndarray + wasm simd128 GEMM, f32)".into()
+                }
                 Precision::F32 => "host (ndarray + matrixmultiply, f32)".into(),
                 Precision::F64 => "host (ndarray + matrixmultiply, f64)".into(),
             },
