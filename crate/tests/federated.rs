@@ -121,8 +121,10 @@ fn weighted_and_unweighted_fed_avg_by_hand() {
 
 // ---- non-finite updates ----
 
-/// A client whose rating is 3e38 overflows its gradient (2 * 3e38 > f32::MAX):
-/// its update is infinite, so the mean is, and the finalizer rejects it.
+/// A client whose rating is 3e38 overflows its gradient (2 * 3e38 > f32::MAX),
+/// so its update is infinite. As in TFF's client work, that client sends
+/// zeros with weight 0: the round equals a round of the good client alone,
+/// and the model stays finite.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn a_non_finite_client_never_corrupts_the_model() {
@@ -133,25 +135,39 @@ fn a_non_finite_client_never_corrupts_the_model() {
         .unwrap()
         .state;
     let bad = ones_client(&[3.0e38]);
-    let out = ready(process.next(&s1, &[good.clone(), bad])).unwrap();
-    assert_eq!(out.metrics.update_non_finite(), Some(1));
+    let out = ready(process.next(&s1, &[good.clone(), bad.clone()])).unwrap();
+    let alone = ready(process.next(&s1, std::slice::from_ref(&good))).unwrap();
+    assert_eq!(out.metrics.update_non_finite(), Some(0));
+    assert!(out.state.global_model_weights.is_finite());
     assert_eq!(
+        bits(&out.state.global_model_weights),
+        bits(&alone.state.global_model_weights)
+    );
+    assert_ne!(
         bits(&out.state.global_model_weights),
         bits(&s1.global_model_weights)
     );
-    assert_eq!(
-        out.state.finalizer.server_optimizer,
-        s1.finalizer.server_optimizer
-    );
-    assert_eq!(out.state.round(), s1.round() + 1);
-    // The state stays finite, checkpointable and usable.
+    // The state stays checkpointable and usable.
     let s2 = LearningProcessState::from_json(&out.state.to_json().unwrap()).unwrap();
-    let next = ready(process.next(&s2, &[good])).unwrap();
+    let next = ready(process.next(&s2, std::slice::from_ref(&good))).unwrap();
     assert_eq!(next.metrics.update_non_finite(), Some(0));
-    assert_ne!(
-        bits(&next.state.global_model_weights),
-        bits(&s2.global_model_weights)
+
+    // Uniform weighting: TFF's unweighted mean still counts the zeroed
+    // client, so the step is half the good client's.
+    let uniform = fed_avg(0.5, ClientWeighting::Uniform, linear_spec());
+    let u0 = ready(uniform.initialize()).unwrap();
+    let both = ready(uniform.next(&u0, &[good.clone(), bad])).unwrap();
+    let single = ready(uniform.next(&u0, &[good])).unwrap();
+    assert_eq!(both.metrics.update_non_finite(), Some(0));
+    let (w_both, w_single) = (
+        flat(&both.state.global_model_weights),
+        flat(&single.state.global_model_weights),
     );
+    let w0 = flat(&u0.global_model_weights);
+    for i in 0..w0.len() {
+        let (half, full) = ((w_both[i] - w0[i]) as f64, (w_single[i] - w0[i]) as f64);
+        close(half, full / 2.0, 1e-6, "uniform mean with a zeroed client");
+    }
 }
 
 /// The same through the round API: a NaN in one client's update.

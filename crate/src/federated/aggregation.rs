@@ -11,7 +11,10 @@
 //! is `sum / total_weight`, or zero when the total weight is zero (TFF's
 //! `divide_no_nan`).
 //!
-//! NaN or infinite updates are *not* filtered here: they make the mean
+//! NaN or infinite updates are *not* filtered here. [`super::client_update`]
+//! already zeroes a non-finite client update (weight 0 when weighting by
+//! examples), as TFF's client work does; an update that is still
+//! non-finite (a custom client, or an overflowing sum) makes the mean
 //! non-finite, and the server finalizer ([`crate::federated::finalizer`])
 //! then rejects the whole round's update, as TFF's apply-optimizer
 //! finalizer does.

@@ -324,15 +324,27 @@ pub async fn client_update(
                 .await?
         }
     };
-    let update = if task.work.is_evaluation() {
+    let mut update = if task.work.is_evaluation() {
         Vec::new()
     } else {
         model_delta(b, model, global).await?
     };
     let num_examples = metrics.value(MetricKind::NumExamples).unwrap_or(0.0);
+    let mut weight = task.weighting.weight(num_examples);
+    // As TFF's client work (`zero_all_if_any_non_finite`): a client whose
+    // update has a NaN or infinity sends zeros instead, with weight 0 when
+    // weighting by examples (under uniform weighting TFF's unweighted mean
+    // still counts it, so it keeps weight 1). The other clients' updates are
+    // kept; the finalizer's non-finite check stays as a second guard.
+    if update.iter().flatten().any(|v| !v.is_finite()) {
+        update.iter_mut().flatten().for_each(|v| *v = 0.0);
+        if task.weighting != ClientWeighting::Uniform {
+            weight = 0.0;
+        }
+    }
     Ok(ClientOutput {
         update,
-        weight: task.weighting.weight(num_examples),
+        weight,
         metrics,
         client_state: new_state,
     })

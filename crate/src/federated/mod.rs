@@ -25,8 +25,10 @@
 //! | [`build_stateful_fed_avg`] | load the client's saved locals, train both, return the locals | as FedAvg |
 //! | [`build_fed_eval`], [`build_fed_recon_eval`] | metrics (after reconstruction) | sums metrics over rounds |
 //!
-//! A non-finite aggregate is rejected by the finalizer (`update_non_finite =
-//! 1`, model unchanged). Every round is a pure function of the state, the
+//! A client whose update has a NaN or infinity sends zeros instead (weight 0
+//! when weighting by examples), as TFF's client work does; a non-finite
+//! aggregate is still rejected by the finalizer (`update_non_finite = 1`,
+//! model unchanged). Every round is a pure function of the state, the
 //! client datasets and the builder's configuration, so a state restored from
 //! its JSON continues bit for bit like an uninterrupted run.
 //!

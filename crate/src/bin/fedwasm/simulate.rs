@@ -25,7 +25,8 @@
 //!   reconstruction SGD 0.1, client SGD 0.5, server SGD 1.0; 50 clients per
 //!   round, 20 rounds; then FedReconEval on every test user (accuracy, MSE,
 //!   RMSE). `--stateful` keeps each user's vector between rounds instead
-//!   (seed 003's stateful clients).
+//!   (seed 003's stateful clients, with seed 003's rates: globals SGD 0.1,
+//!   the user's vector SGD 0.5 (`--recon-lr`), server SGD 1.0).
 //!
 //! Output: `{"round", "seconds", "metrics"}` per round (TFF-shaped metrics),
 //! `{"evaluation", "round", "seconds", "metrics"}` per evaluation, and first a
@@ -110,6 +111,14 @@ impl Knobs {
             Some(n) => Some(n),
             None => writers,
         };
+        // Seed 003's stateful clients train the globals with SGD 0.1 and
+        // their own vector with SGD 0.5 (`--recon-lr` is the local rate).
+        let stateful = flags.has("stateful");
+        let (client_lr, recon_lr) = if stateful {
+            (0.1, 0.5)
+        } else {
+            (client_lr, 0.1)
+        };
         let knobs = Knobs {
             rounds: flags.get("rounds", rounds)?,
             clients,
@@ -117,13 +126,13 @@ impl Knobs {
             batch: flags.get("batch", batch)?,
             client_lr: flags.get("client-lr", client_lr)?,
             server_lr: flags.get("server-lr", 1.0)?,
-            recon_lr: flags.get("recon-lr", 0.1)?,
+            recon_lr: flags.get("recon-lr", recon_lr)?,
             seed: flags.get("seed", if w == Workload::W2 { 0 } else { 42 })?,
             eval_every: flags.get("eval-every", if w == Workload::W2 { 10 } else { 0 })?,
             threads: flags.get("threads", if w == Workload::W2 { cores } else { 1 })?,
             writers,
             dim: flags.get("dim", 50)?,
-            stateful: flags.has("stateful"),
+            stateful,
         };
         if knobs.batch == 0 || knobs.epochs == 0 || knobs.threads == 0 || knobs.dim == 0 {
             return Err(Error::invalid(
@@ -239,7 +248,7 @@ fn classification(w: Workload, k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> 
         ClientWeighting::NumExamples,
     )?;
     let evaluator = build_fed_eval(model_fn, b.clone())?;
-    let parallel = Parallel::new(k.threads, b.as_ref(), spec);
+    let parallel = Parallel::new(k.threads, b.as_ref(), spec, k.seed);
     emit(serde_json::json!({
         "workload": format!("{w:?}").to_lowercase(),
         "data": source,
@@ -326,16 +335,21 @@ fn evaluate_leaf(
 struct Parallel {
     threads: usize,
     spec: ModelSpec,
+    seed: u64,
 }
 
 impl Parallel {
-    fn new(threads: usize, b: &dyn Backend, spec: ModelSpec) -> Parallel {
+    fn new(threads: usize, b: &dyn Backend, spec: ModelSpec, seed: u64) -> Parallel {
         let threads = if b.info().kind == BackendKind::Cpu {
             threads
         } else {
             1
         };
-        Parallel { threads, spec }
+        Parallel {
+            threads,
+            spec,
+            seed,
+        }
     }
 
     fn next(
@@ -357,10 +371,12 @@ impl Parallel {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (tasks, global, spec) = (&tasks, &global, &self.spec);
+                    let (tasks, global, spec, seed) = (&tasks, &global, &self.spec, self.seed);
                     s.spawn(move || {
                         let b = CpuBackend::new();
-                        let mut model = GraphModel::new(spec.clone(), &b, 0)?;
+                        // Global-only models (checked by FedAvg/FedEval): every
+                        // variable is overwritten by the broadcast weights.
+                        let mut model = GraphModel::new(spec.clone(), &b, seed)?;
                         let mut done = Vec::new();
                         for i in (t..clients.len()).step_by(threads) {
                             let out = pollster::block_on(client_update(
@@ -377,8 +393,11 @@ impl Parallel {
                     })
                 })
                 .collect();
-            for h in handles {
-                match h.join() {
+            // Join every thread before reporting, so that a panic in one
+            // never escapes the scope; then report the first failure.
+            let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+            for j in joined {
+                match j {
                     Ok(Ok(done)) => {
                         for (i, out) in done {
                             outputs[i] = Some(out);
