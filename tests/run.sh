@@ -3,7 +3,9 @@
 #
 # 1. Setup (idempotent; each install is skipped when already present):
 #    the wasm32-unknown-unknown target, clippy and rustfmt, wasm-bindgen-cli at
-#    the version of `wasm-bindgen` pinned in Cargo.lock, and a Node.js check.
+#    the version of `wasm-bindgen` pinned in Cargo.lock, Mesa's Vulkan drivers
+#    (llvmpipe, for the native WebGPU tests; apt-get, as root or via sudo),
+#    and a Node.js check.
 # 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32),
 #    rustdoc, native tests, wasm32 tests in Node.js, Node-side JS tests.
 #
@@ -12,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# WebGPU tests (later, on Mesa's llvmpipe) need a runtime dir; CI may lack one.
+# The native WebGPU tests (wgpu on Mesa's llvmpipe) need a runtime dir; CI may lack one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 # Binaries from `cargo install` must be on PATH.
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -125,6 +127,25 @@ ensure_wasm_bindgen_cli() {
   fi
 }
 
+# Mesa's Vulkan drivers: llvmpipe runs Vulkan (so wgpu, so the native WebGPU
+# tests in crate/tests/webgpu.rs) on the CPU of a machine without a GPU. The
+# tests fail, loudly, when no adapter is found: they never skip.
+ensure_vulkan_driver() {
+  if dpkg-query -W -f='${Status}' mesa-vulkan-drivers 2>/dev/null | grep -q "install ok installed"; then
+    echo "mesa-vulkan-drivers: present"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get: install Mesa's Vulkan drivers (llvmpipe) or another Vulkan driver yourself" >&2
+    return 1
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "mesa-vulkan-drivers: installing"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers
+}
+
 # Node.js runs the wasm32 tests (via wasm-bindgen-test-runner) and the JS tests
 # (`node --test` needs Node >= 18).
 check_node() {
@@ -181,6 +202,7 @@ examples_and_main_job() {
 run_step "setup: rustup target $wasm_target" ensure_wasm_target
 run_step "setup: clippy + rustfmt" ensure_components
 run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen_cli
+run_step "setup: Mesa Vulkan drivers (llvmpipe)" ensure_vulkan_driver
 run_step "setup: node" check_node
 run_step "versions" show_versions
 

@@ -34,6 +34,18 @@ pub enum Error {
     #[error("backend {backend} unavailable: {reason}")]
     BackendUnavailable { backend: String, reason: String },
 
+    // ---- WebGPU ----
+    /// No WebGPU adapter (GPU, or a CPU driver such as Mesa's llvmpipe) could be had.
+    #[error(
+        "no WebGPU adapter: {detail} (natively wgpu needs a Vulkan driver: on Debian \
+         `apt-get install mesa-vulkan-drivers` gives llvmpipe; in a browser, WebGPU must be enabled)"
+    )]
+    NoAdapter { detail: String },
+    /// The GPU reported an error (validation, out of memory, internal, device
+    /// lost, a failed buffer mapping) while running `op`.
+    #[error("GPU error in {op}: {detail}")]
+    Gpu { op: &'static str, detail: String },
+
     // ---- models ----
     /// A model description is inconsistent (unknown layer type, a cycle, a missing input).
     #[error("invalid model {model}: {detail}")]
@@ -119,6 +131,14 @@ impl Error {
             op,
             expected: format!("{expected:?}"),
             got: format!("{got:?}"),
+        }
+    }
+
+    /// Shorthand for [`Error::Gpu`].
+    pub fn gpu(op: &'static str, detail: impl Into<String>) -> Self {
+        Error::Gpu {
+            op,
+            detail: detail.into(),
         }
     }
 

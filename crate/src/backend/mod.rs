@@ -25,6 +25,7 @@
 //! threads write one element).
 
 pub mod cpu;
+pub mod webgpu;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,7 +4,9 @@
 //!
 //! * [`run_train_bench`]: an epoch of local training (softmax or CNN);
 //! * [`run_recon_bench`]: the client side of one Federated Reconstruction
-//!   round of the matrix-factorisation tutorial ([`recon`]).
+//!   round of the matrix-factorisation tutorial ([`recon`]);
+//! * [`run_matmul_bench`]: square GEMM rates of the WebGPU kernel and the CPU
+//!   backend (`fedwasm bench matmul`; [`matmul`]).
 //!
 //! FLOPs are counted, not estimated: [`FlopCounter`] wraps a backend and adds
 //! `2 m n k` for every GEMM-shaped operation (matmul, convolution forward and
@@ -12,8 +14,10 @@
 //! over the measured time. The GEMM reference rate is a square `sgemm` of the
 //! same backend measured in the same run.
 
+pub mod matmul;
 pub mod recon;
 
+pub use matmul::{run_matmul_bench, MatmulBenchResult, MatmulBenchRow};
 pub use recon::{run_recon_bench, ReconBench, ReconBenchResult};
 
 use std::cell::Cell;

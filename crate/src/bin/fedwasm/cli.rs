@@ -5,6 +5,7 @@
 //!               [--data DIR] [--writers N] [--json]
 //! fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
 //! fedwasm bench recon [--clients N] [--rounds N] [--json]
+//! fedwasm bench matmul [--sizes 256,512,1024] [--runs N] [--json]
 //! fedwasm reference-run [--seed S]
 //! fedwasm simulate --workload w1|w2|w3 [flags]   (see simulate.rs)
 //! ```
@@ -16,8 +17,11 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use fedwasm::backend::webgpu::GpuContext;
 use fedwasm::backend::{self, Backend, BackendChoice};
-use fedwasm::bench::{run_recon_bench, run_train_bench, BenchModel, ReconBench, TrainBench};
+use fedwasm::bench::{
+    run_matmul_bench, run_recon_bench, run_train_bench, BenchModel, ReconBench, TrainBench,
+};
 use fedwasm::data::{self, ClientData, Dataset};
 use fedwasm::error::{Error, Result};
 use fedwasm::metrics::MetricKind;
@@ -29,6 +33,7 @@ const USAGE: &str = "usage:
   fedwasm train [--model cnn|softmax] [--epochs N] [--batch N] [--lr X] [--seed S] [--data DIR] [--writers N] [--json]
   fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
   fedwasm bench recon [--clients N] [--rounds N] [--json]
+  fedwasm bench matmul [--sizes 256,512,1024] [--runs N] [--json]
   fedwasm reference-run [--seed S]
   fedwasm simulate --workload w1|w2|w3 [--data DIR] [--ratings FILE] [--rounds N] [--clients N]
                    [--epochs N] [--batch N] [--client-lr X] [--server-lr X] [--recon-lr X] [--seed S]
@@ -90,6 +95,9 @@ pub fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("train") => bench(&args[2..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("recon") => {
             bench_recon(&args[2..])
+        }
+        Some("bench") if args.get(1).map(String::as_str) == Some("matmul") => {
+            bench_matmul(&args[2..])
         }
         Some("reference-run") => reference_run(&args[1..]),
         Some("simulate") => pick_backend().and_then(|b| crate::simulate::simulate(&args[1..], b)),
@@ -297,6 +305,47 @@ fn bench_recon(args: &[String]) -> Result<()> {
             r.global_floats,
             r.backend.adapter
         );
+    }
+    Ok(())
+}
+
+fn bench_matmul(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["sizes", "runs"], &["json"])?;
+    let sizes = flags
+        .get("sizes", "256,512,1024".to_string())?
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| Error::invalid("command line", format!("bad size {s:?} in --sizes")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let runs = flags.get("runs", 5usize)?;
+    let ctx = pollster::block_on(GpuContext::new())?;
+    let r = pollster::block_on(run_matmul_bench(&ctx, &sizes, runs))?;
+    if flags.has("json") {
+        println!("{}", serde_json::to_string(&r).expect("results serialise"));
+    } else {
+        println!(
+            "square sgemm, median of {} runs; WebGPU on {}; CPU backend on the host",
+            r.runs, r.adapter
+        );
+        println!(
+            "{:>6}  {:>10}  {:>14}  {:>10}  {:>11}",
+            "n", "webgpu ms", "webgpu GFLOP/s", "cpu ms", "cpu GFLOP/s"
+        );
+        for row in &r.rows {
+            println!(
+                "{:>6}  {:>10.2}  {:>14.2}  {:>10.2}  {:>11.2}",
+                row.n,
+                row.webgpu_seconds * 1e3,
+                row.webgpu_gflops,
+                row.cpu_seconds * 1e3,
+                row.cpu_gflops
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,269 @@
+//! Getting a WebGPU device, running work on it inside error scopes, and
+//! waiting for it without blocking the browser.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use super::signal::oneshot;
+use crate::error::{Error, Result};
+
+/// The adapter a [`GpuContext`] runs on, for logs and benchmark reports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdapterSummary {
+    /// The adapter's name (`"llvmpipe (LLVM 15.0.6, 256 bits)"` for Mesa's CPU driver).
+    pub name: String,
+    /// The wgpu backend behind it (`"vulkan"`, `"webgpu"`).
+    pub backend: String,
+    /// Discrete, integrated, virtual or CPU.
+    pub device_type: String,
+    /// The driver and its version, where the platform tells.
+    pub driver: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {}", self.driver)?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A WebGPU device and queue, the compiled compute pipelines, and the GPU
+/// errors that happened outside any error scope.
+///
+/// All GPU work goes through [`GpuContext::scoped`], which wraps it in
+/// out-of-memory, validation and internal error scopes and turns what they
+/// catch into [`Error::Gpu`]; errors the scopes miss (and device loss) are
+/// recorded by handlers installed here instead of wgpu's default, which
+/// panics, and reported by the next [`GpuContext::check`].
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: AdapterSummary,
+    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// First uncaptured error or device loss, if any.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.adapter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpuContext {
+    /// Requests a high-performance adapter and a device with WebGPU's default
+    /// limits (WebGL-level downlevel limits where the adapter offers less),
+    /// with the storage-buffer and buffer size limits raised to what the
+    /// adapter allows.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when there is no adapter (no Vulkan driver
+    /// natively, no WebGPU in the browser); [`Error::Gpu`] when the adapter
+    /// refuses a device.
+    pub async fn new() -> Result<GpuContext> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoAdapter {
+                detail: e.to_string(),
+            })?;
+        let info = adapter.get_info();
+        let available = adapter.limits();
+        let base = if wgpu::Limits::default().check_limits(&available) {
+            wgpu::Limits::default()
+        } else {
+            wgpu::Limits::downlevel_defaults()
+        };
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: available.max_storage_buffer_binding_size,
+            max_buffer_size: available.max_buffer_size,
+            ..base
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("fedwasm"),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::gpu("GpuContext::new (request_device)", e.to_string()))?;
+
+        let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let slot = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            record(&slot, format!("uncaptured GPU error: {e}"));
+        }));
+        let slot = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(&slot, format!("device lost ({reason:?}): {message}"));
+        });
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter: AdapterSummary {
+                name: info.name,
+                backend: info.backend.to_string(),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
+            },
+            pipelines: Mutex::new(HashMap::new()),
+            failure,
+        })
+    }
+
+    /// The adapter this context runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.adapter
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Fails if the device was lost or an error escaped every error scope.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] naming `op` and the recorded failure.
+    pub fn check(&self, op: &'static str) -> Result<()> {
+        match lock(&self.failure).clone() {
+            Some(detail) => Err(Error::gpu(op, detail)),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `work` (which creates resources, encodes or submits) inside
+    /// out-of-memory, validation and internal error scopes; the first error
+    /// they catch becomes [`Error::Gpu`] naming `op`.
+    ///
+    /// Scopes are per thread natively, so `work` must not hand GPU calls to
+    /// other threads.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] for a caught error, an earlier device loss or an
+    /// uncaptured error.
+    pub async fn scoped<T>(&self, op: &'static str, work: impl FnOnce(&Self) -> T) -> Result<T> {
+        self.check(op)?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let out = work(self);
+        // Pop in reverse order of pushing; the pops take effect at once.
+        let internal = internal.pop();
+        let validation = validation.pop();
+        let oom = oom.pop();
+        let errors = [internal.await, validation.await, oom.await];
+        if let Some(e) = errors.into_iter().flatten().next() {
+            return Err(Error::gpu(op, describe(&e)));
+        }
+        self.check(op)?;
+        Ok(out)
+    }
+
+    /// The compute pipeline of `entry` in the WGSL `source` named `name`,
+    /// compiled once and then served from the cache. Bind group layouts are
+    /// derived from the shader (`layout: None`).
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when the shader does not compile or validate.
+    pub async fn pipeline(
+        &self,
+        name: &'static str,
+        source: &'static str,
+        entry: &'static str,
+    ) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = lock(&self.pipelines).get(name) {
+            return Ok(p.clone());
+        }
+        let pipeline = self
+            .scoped("GpuContext::pipeline", |ctx| {
+                let module = ctx
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    });
+                ctx.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(name),
+                        layout: None,
+                        module: &module,
+                        entry_point: Some(entry),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    })
+            })
+            .await
+            .map_err(|e| match e {
+                Error::Gpu { detail, .. } => {
+                    Error::gpu("GpuContext::pipeline", format!("kernel {name}: {detail}"))
+                }
+                other => other,
+            })?;
+        lock(&self.pipelines).insert(name, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Waits until everything submitted so far has finished: by polling the
+    /// device natively, by awaiting the browser's callback in wasm.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when polling fails or the device is lost.
+    pub async fn wait(&self, op: &'static str) -> Result<()> {
+        let (tx, rx) = oneshot();
+        self.queue.on_submitted_work_done(move || tx.send(()));
+        self.drive(rx, op).await?;
+        self.check(op)
+    }
+
+    /// Awaits `signal`, first polling the device until it is idle natively
+    /// (callbacks fire inside `poll`); in wasm the browser fires them.
+    pub(crate) async fn drive<T>(
+        &self,
+        signal: impl Future<Output = T>,
+        op: &'static str,
+    ) -> Result<T> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::gpu(op, format!("device poll failed: {e}")))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = op;
+        Ok(signal.await)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the first failure: later ones are usually its consequences.
+fn record(slot: &Mutex<Option<String>>, message: String) {
+    lock(slot).get_or_insert(message);
+}
+
+/// A wgpu error as one line: its kind, then its description.
+fn describe(e: &wgpu::Error) -> String {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => "out of GPU memory".into(),
+        wgpu::Error::Validation { description, .. } => format!("validation error: {description}"),
+        wgpu::Error::Internal { description, .. } => format!("internal error: {description}"),
+    }
+}

@@ -1,0 +1,296 @@
+//! Host side of `kernels/matmul.wgsl`: `op(a) * op(b)` on the GPU.
+//!
+//! [`encode_matmul`] records one GEMM on buffers that are already on the
+//! device (the building block of the device-resident backend);
+//! [`matmul`] and [`matmul_many`] upload host data, run one submission and
+//! read the results back asynchronously.
+
+use wgpu::util::DeviceExt;
+
+use super::readback::{padded_bytes, read_f32, staging};
+use super::GpuContext;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// The WGSL source of the tiled GEMM.
+pub const MATMUL_WGSL: &str = include_str!("kernels/matmul.wgsl");
+
+/// Output rows and columns one workgroup computes (see the shader).
+const TILE: usize = 64;
+
+/// Shape of one GEMM, in the [`crate::backend::Backend::matmul`] convention:
+/// `op(a)` is `[m, k]`, `op(b)` is `[k, n]`, the result is `[m, n]`; `a` is
+/// stored `[m, k]` row-major (`[k, m]` when `ta`), `b` `[k, n]` (`[n, k]` when `tb`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    /// Rows of the result.
+    pub m: usize,
+    /// The inner dimension.
+    pub k: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// `a` is stored transposed.
+    pub ta: bool,
+    /// `b` is stored transposed.
+    pub tb: bool,
+}
+
+impl MatmulDims {
+    /// Elements of `a`, `b` and the result.
+    pub fn lens(&self) -> (usize, usize, usize) {
+        (self.m * self.k, self.k * self.n, self.m * self.n)
+    }
+
+    /// The shader's uniform block: `m, n, k`, then the strides of `op(a)`
+    /// and `op(b)` (see `matmul.wgsl`).
+    fn params(&self) -> [u32; 8] {
+        let (m, n, k) = (self.m as u32, self.n as u32, self.k as u32);
+        let (rsa, csa) = if self.ta { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if self.tb { (1, k) } else { (n, 1) };
+        [m, n, k, rsa, csa, rsb, csb, 0]
+    }
+
+    /// Workgroups along x (columns) and y (rows).
+    fn workgroups(&self) -> (u32, u32) {
+        (self.n.div_ceil(TILE) as u32, self.m.div_ceil(TILE) as u32)
+    }
+
+    /// Checks that the GEMM fits the device: every buffer within the
+    /// storage-binding limit, the grid within the workgroup-count limit.
+    fn check(&self, ctx: &GpuContext) -> Result<()> {
+        let limits = ctx.device().limits();
+        let (la, lb, lc) = self.lens();
+        let max_binding = limits.max_storage_buffer_binding_size;
+        let (wx, wy) = (self.n.div_ceil(TILE), self.m.div_ceil(TILE));
+        let max_groups = limits.max_compute_workgroups_per_dimension as usize;
+        if [la, lb, lc].iter().any(|&l| padded_bytes(l) > max_binding)
+            || wx > max_groups
+            || wy > max_groups
+        {
+            return Err(Error::invalid(
+                "webgpu matmul",
+                format!(
+                    "{self:?} exceeds the device limits (storage binding {max_binding} bytes, \
+                     {max_groups} workgroups per dimension)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One GEMM of [`matmul_many`]: its shape and host operands.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulJob<'a> {
+    /// The shape.
+    pub dims: MatmulDims,
+    /// `a`, row-major as stored.
+    pub a: &'a [f32],
+    /// `b`, row-major as stored.
+    pub b: &'a [f32],
+}
+
+/// The matmul pipeline, compiled once per context.
+///
+/// # Errors
+/// [`Error::Gpu`] when the shader fails to compile.
+pub async fn matmul_pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
+    ctx.pipeline("matmul", MATMUL_WGSL, "main").await
+}
+
+/// Records `c = op(a) * op(b)` into `encoder`. `a`, `b` and `c` are storage
+/// buffers holding at least the elements `dims` needs; `c` is written whole
+/// (nothing read), so it may be uninitialised. Call inside
+/// [`GpuContext::scoped`] so binding errors surface as [`Error::Gpu`].
+pub fn encode_matmul(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    encoder: &mut wgpu::CommandEncoder,
+    dims: MatmulDims,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) {
+    if dims.m == 0 || dims.n == 0 {
+        return;
+    }
+    let device = ctx.device();
+    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("matmul params"),
+        contents: bytemuck::cast_slice(&dims.params()),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("matmul"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: params.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: a.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: b.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: c.as_entire_binding(),
+            },
+        ],
+    });
+    let (wx, wy) = dims.workgroups();
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("matmul"),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, &bind, &[]);
+    pass.dispatch_workgroups(wx, wy, 1);
+}
+
+/// A storage buffer holding `data` (at least one element's worth of bytes).
+pub fn storage_init(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
+    if data.is_empty() {
+        return storage_empty(ctx, label, 0);
+    }
+    ctx.device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+}
+
+/// A storage buffer for `len` f32s, zero-filled (as WebGPU fills every new buffer).
+pub fn storage_empty(ctx: &GpuContext, label: &str, len: usize) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: padded_bytes(len),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// `op(a) * op(b)` on the GPU for host operands, as a `[m, n]` host tensor.
+///
+/// # Errors
+/// [`Error::DataLength`] when `a` or `b` do not match `dims`;
+/// [`Error::InvalidArgument`] when the GEMM exceeds the device limits;
+/// [`Error::Gpu`] for GPU failures.
+pub async fn matmul(ctx: &GpuContext, dims: MatmulDims, a: &[f32], b: &[f32]) -> Result<Tensor> {
+    let mut out = matmul_many(ctx, &[MatmulJob { dims, a, b }]).await?;
+    Tensor::new(&[dims.m, dims.n], out.pop().expect("one job, one result"))
+}
+
+/// [`crate::backend::Backend::matmul`] on the GPU for host `f32` tensors:
+/// `op(a) * op(b)` with `op(x)` = `x` or `x^T` (`ta`, `tb`).
+///
+/// # Errors
+/// [`Error::Shape`] when the operands are not 2-D or the inner dimensions
+/// disagree, [`Error::Storage`] for non-`f32` tensors, and as [`matmul`].
+pub async fn matmul_tensors(
+    ctx: &GpuContext,
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+) -> Result<Tensor> {
+    const OP: &str = "webgpu matmul";
+    let dims2 = |t: &Tensor| match *t.shape() {
+        [r, c] => Ok((r, c)),
+        _ => Err(Error::shape(OP, "a 2-D tensor", t.shape())),
+    };
+    let ((ar, ac), (br, bc)) = (dims2(a)?, dims2(b)?);
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
+    if k != kb {
+        return Err(Error::Shape {
+            op: OP,
+            expected: format!("inner dimensions to agree (op(a) is [{m}, {k}], transpose_a={ta})"),
+            got: format!("op(b) is [{kb}, {n}] (transpose_b={tb})"),
+        });
+    }
+    let dims = MatmulDims { m, k, n, ta, tb };
+    matmul(ctx, dims, host_f32(OP, a)?, host_f32(OP, b)?).await
+}
+
+/// The host `f32` elements of `t`, or [`Error::Storage`].
+fn host_f32<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t [f32]> {
+    t.as_f32().ok_or_else(|| Error::Storage {
+        op,
+        detail: format!(
+            "operand of shape {:?} is {:?}, expected F32",
+            t.shape(),
+            t.precision()
+        ),
+    })
+}
+
+/// Runs many GEMMs in one submission and reads all results back with one
+/// mapping: results in job order, each `m * n` elements, row-major.
+///
+/// # Errors
+/// As [`matmul`], for the first job that fails.
+pub async fn matmul_many(ctx: &GpuContext, jobs: &[MatmulJob<'_>]) -> Result<Vec<Vec<f32>>> {
+    const OP: &str = "webgpu matmul";
+    for job in jobs {
+        let d = job.dims;
+        let a_stored = if d.ta { [d.k, d.m] } else { [d.m, d.k] };
+        let b_stored = if d.tb { [d.n, d.k] } else { [d.k, d.n] };
+        for (data, stored) in [(job.a, a_stored), (job.b, b_stored)] {
+            if data.len() != stored[0] * stored[1] {
+                return Err(Error::DataLength {
+                    op: OP,
+                    shape: stored.to_vec(),
+                    len: data.len(),
+                });
+            }
+        }
+        d.check(ctx)?;
+    }
+    let pipeline = matmul_pipeline(ctx).await?;
+    let offsets: Vec<usize> = jobs
+        .iter()
+        .scan(0, |acc, j| {
+            let start = *acc;
+            *acc += j.dims.lens().2;
+            Some(start)
+        })
+        .collect();
+    let total: usize = jobs.iter().map(|j| j.dims.lens().2).sum();
+    let stage = ctx
+        .scoped(OP, |ctx| {
+            let stage = staging(ctx, "matmul read-back", total);
+            let mut encoder = ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
+            for (job, &offset) in jobs.iter().zip(&offsets) {
+                let lc = job.dims.lens().2;
+                if lc == 0 {
+                    continue;
+                }
+                let a = storage_init(ctx, "matmul a", job.a);
+                let b = storage_init(ctx, "matmul b", job.b);
+                let c = storage_empty(ctx, "matmul c", lc);
+                encode_matmul(ctx, &pipeline, &mut encoder, job.dims, &a, &b, &c);
+                encoder.copy_buffer_to_buffer(&c, 0, &stage, (offset * 4) as u64, (lc * 4) as u64);
+            }
+            ctx.queue().submit([encoder.finish()]);
+            stage
+        })
+        .await?;
+    let flat = read_f32(ctx, &stage, total, OP).await?;
+    Ok(jobs
+        .iter()
+        .zip(&offsets)
+        .map(|(j, &o)| flat[o..o + j.dims.lens().2].to_vec())
+        .collect())
+}
