@@ -7,7 +7,7 @@
 //! FEMNIST train files of `shared/data/femnist-leaf` (arakotom/flic, MIT,
 //! commit 4646796b; see `crate/data/README.md`), with their digit examples
 //! from the train and test splits. Decoding gives exactly what
-//! [`crate::data::leaf::load_leaf_dir`] gives with `digits_only` for those
+//! `load_leaf_dir` (native builds) gives with `digits_only` for those
 //! writers: `x_shape = [784]`, values `k / 255` in `[0, 1]` (background 1.0),
 //! `LabelSpec::Class { num_classes: 10 }`.
 //!
