@@ -25,6 +25,7 @@
 //! threads write one element).
 
 pub mod cpu;
+mod shape;
 pub mod webgpu;
 
 use std::future::Future;

@@ -1,16 +1,10 @@
 //! Embedding lookups and row-wise products.
 
 use super::{host, index, indices, same_shape, Real};
+use crate::backend::shape::dims2;
 use crate::error::{Error, Result};
 use crate::gradient::{RowGradient, RowSegments};
 use crate::tensor::Tensor;
-
-fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
-    match *t.shape() {
-        [r, c] => Ok((r, c)),
-        _ => Err(Error::shape(op, "a 2-D tensor", t.shape())),
-    }
-}
 
 /// `dy [.., k]` as `(rows, k)`: `k` is the last axis, `rows` the product of the others.
 fn rows_of(op: &'static str, dy: &Tensor) -> Result<(usize, usize)> {

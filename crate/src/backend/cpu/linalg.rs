@@ -1,30 +1,14 @@
 //! GEMM and bias kernels.
 
 use super::{host, Real};
+use crate::backend::shape::matmul_dims;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-
-fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
-    match *t.shape() {
-        [r, c] => Ok((r, c)),
-        _ => Err(Error::shape(op, "a 2-D tensor", t.shape())),
-    }
-}
 
 /// `op(a) * op(b)`, transposes expressed as strides (no copies).
 pub fn matmul<T: Real>(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     const OP: &str = "matmul";
-    let (ar, ac) = dims2(OP, a)?;
-    let (br, bc) = dims2(OP, b)?;
-    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
-    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
-    if k != kb {
-        return Err(Error::Shape {
-            op: OP,
-            expected: format!("inner dimensions to agree (op(a) is [{m}, {k}], transpose_a={ta})"),
-            got: format!("op(b) is [{kb}, {n}] (transpose_b={tb})"),
-        });
-    }
+    let (m, k, n) = matmul_dims(OP, a, b, ta, tb)?;
     let av = host::<T>(a, OP)?;
     let bv = host::<T>(b, OP)?;
     let out = gemm_new(m, k, n, av, ta, bv, tb);

@@ -9,6 +9,7 @@ use wgpu::util::DeviceExt;
 
 use super::readback::{padded_bytes, read_f32, staging};
 use super::GpuContext;
+use crate::backend::shape::matmul_dims;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -204,20 +205,7 @@ pub async fn matmul_tensors(
     tb: bool,
 ) -> Result<Tensor> {
     const OP: &str = "webgpu matmul";
-    let dims2 = |t: &Tensor| match *t.shape() {
-        [r, c] => Ok((r, c)),
-        _ => Err(Error::shape(OP, "a 2-D tensor", t.shape())),
-    };
-    let ((ar, ac), (br, bc)) = (dims2(a)?, dims2(b)?);
-    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
-    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
-    if k != kb {
-        return Err(Error::Shape {
-            op: OP,
-            expected: format!("inner dimensions to agree (op(a) is [{m}, {k}], transpose_a={ta})"),
-            got: format!("op(b) is [{kb}, {n}] (transpose_b={tb})"),
-        });
-    }
+    let (m, k, n) = matmul_dims(OP, a, b, ta, tb)?;
     let dims = MatmulDims { m, k, n, ta, tb };
     matmul(ctx, dims, host_f32(OP, a)?, host_f32(OP, b)?).await
 }

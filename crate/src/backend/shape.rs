@@ -1,0 +1,36 @@
+//! Shape checks that every backend makes the same way, so that a CPU and a
+//! GPU backend reject the same operands with the same message.
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// `t` as `(rows, cols)`, or [`Error::Shape`] naming `op`.
+pub(crate) fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    match *t.shape() {
+        [r, c] => Ok((r, c)),
+        _ => Err(Error::shape(op, "a 2-D tensor", t.shape())),
+    }
+}
+
+/// `(m, k, n)` of `op(a) * op(b)`, where `op(x)` is `x` or `x^T` (`ta`,
+/// `tb`): both 2-D, inner dimensions equal.
+pub(crate) fn matmul_dims(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+) -> Result<(usize, usize, usize)> {
+    let (ar, ac) = dims2(op, a)?;
+    let (br, bc) = dims2(op, b)?;
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
+    if k != kb {
+        return Err(Error::Shape {
+            op,
+            expected: format!("inner dimensions to agree (op(a) is [{m}, {k}], transpose_a={ta})"),
+            got: format!("op(b) is [{kb}, {n}] (transpose_b={tb})"),
+        });
+    }
+    Ok((m, k, n))
+}
