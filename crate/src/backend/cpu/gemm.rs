@@ -297,14 +297,8 @@ unsafe fn pack_strip<const W: usize>(
                 *dst.add(p * W + t) = *src.add(p);
             }
         }
-    } else if w == W {
-        for p in 0..kc {
-            let src = base.offset(p as isize * step_p);
-            for t in 0..W {
-                *dst.add(p * W + t) = *src.offset(t as isize * step_t);
-            }
-        }
     } else {
+        // Any other layout, and edge strips (zero-padded).
         for p in 0..kc {
             let src = base.offset(p as isize * step_p);
             for t in 0..W {

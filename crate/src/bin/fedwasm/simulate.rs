@@ -103,14 +103,8 @@ impl Knobs {
             Workload::W2 => (30, Some(10), 1, 20, 0.1, None),
             Workload::W3 => (20, Some(50), 1, 5, 0.5, None),
         };
-        let clients = match flags.get_opt::<usize>("clients")? {
-            Some(n) => Some(n),
-            None => clients,
-        };
-        let writers = match flags.get_opt::<usize>("writers")? {
-            Some(n) => Some(n),
-            None => writers,
-        };
+        let clients = flags.get_opt::<usize>("clients")?.or(clients);
+        let writers = flags.get_opt::<usize>("writers")?.or(writers);
         // Seed 003's stateful clients train the globals with SGD 0.1 and
         // their own vector with SGD 0.5 (`--recon-lr` is the local rate).
         let stateful = flags.has("stateful");
@@ -154,6 +148,16 @@ fn emit(value: serde_json::Value) {
 
 fn metrics_json(m: &RoundMetrics) -> Result<serde_json::Value> {
     serde_json::from_str(&m.to_json()?).map_err(|e| Error::invalid("simulate", e.to_string()))
+}
+
+/// Prints the line of round `round` (0-based; printed 1-based).
+fn emit_round(round: u64, seconds: f64, metrics: &RoundMetrics) -> Result<()> {
+    emit(serde_json::json!({
+        "round": round + 1,
+        "seconds": seconds,
+        "metrics": metrics_json(metrics)?,
+    }));
+    Ok(())
 }
 
 /// Runs `fedwasm simulate` with the arguments after the subcommand.
@@ -271,11 +275,7 @@ fn classification(w: Workload, k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> 
         let t0 = Instant::now();
         let out = parallel.next(&process, &state, &clients)?;
         let secs = t0.elapsed().as_secs_f64();
-        emit(serde_json::json!({
-            "round": round + 1,
-            "seconds": secs,
-            "metrics": metrics_json(&out.metrics)?,
-        }));
+        emit_round(round, secs, &out.metrics)?;
         state = out.state;
         let last = round + 1 == k.rounds;
         if k.eval_every > 0 && (round + 1) % k.eval_every == 0 && !last {
@@ -465,8 +465,8 @@ fn ratings(flags: &Flags, seed: u64) -> Result<RatingsSplit> {
     let n = ids.len();
     let (a, b) = ((n as f64 * 0.8) as usize, (n as f64 * 0.9) as usize);
     let part = |range: &[String]| {
-        let keep: std::collections::BTreeSet<&String> = range.iter().collect();
-        clients.retain_clients(|id| keep.contains(&id.to_string()))
+        let keep: std::collections::BTreeSet<&str> = range.iter().map(String::as_str).collect();
+        clients.retain_clients(|id| keep.contains(id))
     };
     Ok(RatingsSplit {
         train: part(&ids[..a]),
@@ -528,11 +528,7 @@ fn recommendation(k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> Result<()> {
             for s in out.client_states {
                 store.insert(s.index, s);
             }
-            emit(serde_json::json!({
-                "round": round + 1,
-                "seconds": secs,
-                "metrics": metrics_json(&out.metrics)?,
-            }));
+            emit_round(round, secs, &out.metrics)?;
             state = out.state;
         }
         process.get_model_weights(&state)?
@@ -561,11 +557,7 @@ fn recommendation(k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> Result<()> {
             let t0 = Instant::now();
             let out = pollster::block_on(process.next(&state, &clients))?;
             let secs = t0.elapsed().as_secs_f64();
-            emit(serde_json::json!({
-                "round": round + 1,
-                "seconds": secs,
-                "metrics": metrics_json(&out.metrics)?,
-            }));
+            emit_round(round, secs, &out.metrics)?;
             state = out.state;
         }
         process.get_model_weights(&state)?
