@@ -1,6 +1,8 @@
 //! Integration tests of `fedwasm::data`: pipelines, the reconstruction split,
 //! loaders' error messages, synthetic data and the embedded FEMNIST digits.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use fedwasm::data::{
@@ -455,11 +457,7 @@ mod native {
     use fedwasm::data::{load_leaf_dir, load_movielens};
 
     fn leaf_dir(split: &str) -> PathBuf {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/femnist-leaf"
-        ))
-        .join(split)
+        common::shared_femnist().join(split)
     }
 
     const FIRST_TEN: [(&str, usize); 10] = [

@@ -2,6 +2,8 @@
 //! embedded data and synthetic ratings and reads its JSON lines.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -32,6 +34,18 @@ fn rounds(lines: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
+/// `client_work.train.loss` of every round line.
+fn train_losses(lines: &[Value]) -> Vec<f64> {
+    rounds(lines)
+        .iter()
+        .map(|r| {
+            r["metrics"]["client_work"]["train"]["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
 fn without_timings(lines: &[Value]) -> Vec<Value> {
     lines
         .iter()
@@ -50,14 +64,7 @@ fn w1_loss_falls_every_round_and_ends_with_evaluations() {
     let (ok, lines, err) = run(&["--workload", "w1", "--rounds", "4"]);
     assert!(ok, "{err}");
     assert_eq!(lines[0]["workload"], "w1");
-    let losses: Vec<f64> = rounds(&lines)
-        .iter()
-        .map(|r| {
-            r["metrics"]["client_work"]["train"]["loss"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect();
+    let losses = train_losses(&lines);
     assert_eq!(losses.len(), 4);
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
     for r in rounds(&lines) {
@@ -80,20 +87,10 @@ fn w1_loss_falls_every_round_and_ends_with_evaluations() {
 /// the 10 writers' test data passes 0.30 accuracy (0.517 when measured).
 #[test]
 fn w1_on_shared_femnist_passes_30_percent_test_accuracy() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/femnist-leaf"
-    );
-    let (ok, lines, err) = run(&["--workload", "w1", "--data", dir]);
+    let dir = common::shared_femnist();
+    let (ok, lines, err) = run(&["--workload", "w1", "--data", dir.to_str().unwrap()]);
     assert!(ok, "{err}");
-    let losses: Vec<f64> = rounds(&lines)
-        .iter()
-        .map(|r| {
-            r["metrics"]["client_work"]["train"]["loss"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect();
+    let losses = train_losses(&lines);
     assert_eq!(losses.len(), 10);
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
     let test = lines.last().unwrap();

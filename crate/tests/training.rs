@@ -19,9 +19,7 @@ mod femnist {
     use fedwasm::train::evaluate;
 
     fn shared(split: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/femnist-leaf")
-            .join(split)
+        common::shared_femnist().join(split)
     }
 
     /// The digits of the first 10 writers (sorted ids) of the train files, and

@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests (`mod common;` in each test file).
+#![allow(dead_code)] // each test file uses some of them
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -12,4 +13,19 @@ pub fn ready<F: Future>(fut: F) -> F::Output {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("CPU backend futures complete at once"),
     }
+}
+
+/// `../shared/data/femnist-leaf` beside the clone: the FEMNIST subset the
+/// native acceptance tests read (CI has `../shared` there). Panics, naming
+/// the path, when it is missing.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn shared_femnist() -> std::path::PathBuf {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/femnist-leaf");
+    assert!(
+        dir.join("train").is_dir() && dir.join("test").is_dir(),
+        "the shared FEMNIST data is missing at {}: these tests need ../shared beside the clone",
+        dir.display()
+    );
+    dir
 }
