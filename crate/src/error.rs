@@ -45,6 +45,11 @@ pub enum Error {
     /// lost, a failed buffer mapping) while running `op`.
     #[error("GPU error in {op}: {detail}")]
     Gpu { op: &'static str, detail: String },
+    /// The GPU device was lost (destroyed, or reset by the driver or the
+    /// browser) before or while running `op`; its buffers are gone. Rerun the
+    /// work on another backend (federated rounds do: see [`crate::federated`]).
+    #[error("GPU device lost in {op}: {detail}")]
+    DeviceLost { op: &'static str, detail: String },
 
     // ---- models ----
     /// A model description is inconsistent (unknown layer type, a cycle, a missing input).

@@ -9,11 +9,14 @@
 //! `[inputs, outputs]`, as in Keras. Integer data (class labels, embedding ids)
 //! is carried as `f32` holding whole numbers below 2^24.
 //!
-//! The buffer lives wherever the backend that made it keeps data: today on the
-//! host in `f32` (training) or `f64` (the gradient checks of the CPU backend).
-//! Read data back through [`crate::backend::Backend::read`], which is async so
-//! device backends fit the same call.
+//! The buffer lives wherever the backend that made it keeps data: on the host
+//! in `f32` (training) or `f64` (the gradient checks of the CPU backend), or
+//! on a WebGPU device ([`TensorData::Gpu`], same layout, `f32`). Read data
+//! back through [`crate::backend::Backend::read`], which is async so device
+//! backends fit the same call. The host accessors ([`Tensor::as_f32`],
+//! [`Tensor::get`], ...) are for host tensors.
 
+use crate::backend::webgpu::GpuBuffer;
 use crate::error::{Error, Result};
 
 /// Floating-point precision of a host tensor.
@@ -34,6 +37,10 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// Host memory, 64-bit floats.
     F64(Vec<f64>),
+    /// A WebGPU storage buffer of `f32`s (see [`crate::backend::webgpu`]).
+    /// Cloning shares the buffer; the backend copies it before an in-place
+    /// update of a shared one, so clones never alias.
+    Gpu(GpuBuffer),
 }
 
 /// A shaped block of floats. See the module docs for the layout.
@@ -84,6 +91,7 @@ impl Tensor {
         let len = match &data {
             TensorData::F32(v) => v.len(),
             TensorData::F64(v) => v.len(),
+            TensorData::Gpu(g) => g.len(),
         };
         if len != numel(shape) {
             return Err(Error::DataLength {
@@ -131,12 +139,17 @@ impl Tensor {
         self.len() == 0
     }
 
-    /// The storage precision.
+    /// The storage precision (device tensors are `f32`).
     pub fn precision(&self) -> Precision {
         match self.data {
-            TensorData::F32(_) => Precision::F32,
+            TensorData::F32(_) | TensorData::Gpu(_) => Precision::F32,
             TensorData::F64(_) => Precision::F64,
         }
+    }
+
+    /// True when the elements are in host memory (not on a device).
+    pub fn is_host(&self) -> bool {
+        !matches!(self.data, TensorData::Gpu(_))
     }
 
     /// The storage.
@@ -166,22 +179,31 @@ impl Tensor {
     }
 
     /// Copy of the host elements as `f32` (converting from `f64` if needed).
+    ///
+    /// # Panics
+    /// For a device tensor: read those through [`crate::backend::Backend::read`].
     pub fn to_f32_vec(&self) -> Vec<f32> {
         match &self.data {
             TensorData::F32(v) => v.clone(),
             TensorData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::Gpu(_) => panic!("{}", DEVICE_TENSOR),
         }
     }
 
     /// Copy of the host elements as `f64`.
+    ///
+    /// # Panics
+    /// For a device tensor, as [`Tensor::to_f32_vec`].
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match &self.data {
             TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
             TensorData::F64(v) => v.clone(),
+            TensorData::Gpu(_) => panic!("{}", DEVICE_TENSOR),
         }
     }
 
-    /// The same elements in another precision.
+    /// The same elements in another precision (host tensors; panics for a
+    /// device tensor, as [`Tensor::to_f32_vec`]).
     pub fn to_precision(&self, precision: Precision) -> Tensor {
         let data = match precision {
             Precision::F32 => TensorData::F32(self.to_f32_vec()),
@@ -202,22 +224,29 @@ impl Tensor {
         Ok(self)
     }
 
-    /// Element `i` (flat index) as `f64`, for host tensors.
+    /// Element `i` (flat index) as `f64`, for host tensors (panics for a
+    /// device tensor, as [`Tensor::to_f32_vec`]).
     pub fn get(&self, i: usize) -> f64 {
         match &self.data {
             TensorData::F32(v) => v[i] as f64,
             TensorData::F64(v) => v[i],
+            TensorData::Gpu(_) => panic!("{}", DEVICE_TENSOR),
         }
     }
 
-    /// Set element `i` (flat index) of a host tensor.
+    /// Set element `i` (flat index) of a host tensor (panics for a device
+    /// tensor, as [`Tensor::to_f32_vec`]).
     pub fn set(&mut self, i: usize, value: f64) {
         match &mut self.data {
             TensorData::F32(v) => v[i] = value as f32,
             TensorData::F64(v) => v[i] = value,
+            TensorData::Gpu(_) => panic!("{}", DEVICE_TENSOR),
         }
     }
 }
+
+const DEVICE_TENSOR: &str =
+    "host accessor called on a WebGPU tensor: read it through Backend::read";
 
 #[cfg(test)]
 mod tests {

@@ -37,10 +37,17 @@ fn js_error(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// The backend `auto` selection gives here, as JSON `{"kind", "adapter"}`.
+/// The backend a selection gives here, as JSON `{"kind", "adapter"}`:
+/// `backend` is `"auto"` (or omitted), `"cpu"` or `"webgpu"`; forcing
+/// `"webgpu"` without an adapter is an error.
 #[wasm_bindgen(js_name = backendInfo)]
-pub fn backend_info() -> Result<String, JsError> {
-    let b = crate::backend::select(crate::backend::BackendChoice::Auto).map_err(js_error)?;
+pub async fn backend_info(backend: Option<String>) -> Result<String, JsError> {
+    let choice = backend
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(js_error)?;
+    let b = crate::backend::select(choice).await.map_err(js_error)?;
     Ok(serde_json::to_string(&b.info()).expect("backend info serialises"))
 }
 

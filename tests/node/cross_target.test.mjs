@@ -65,7 +65,12 @@ test('reference run: native and wasm32 agree within 1e-5 relative', async () => 
   console.log(`native vs wasm32: worst relative difference ${worst.toExponential(2)}`);
 });
 
-test('the wasm build reports its backend', () => {
-  const info = JSON.parse(fedwasm.backendInfo());
+test('the wasm build reports its backend; forcing WebGPU without an adapter is an error', async () => {
+  // Node has no navigator.gpu: auto falls back to the CPU...
+  const info = JSON.parse(await fedwasm.backendInfo());
   assert.equal(info.kind, 'cpu');
+  assert.equal(JSON.parse(await fedwasm.backendInfo('cpu')).kind, 'cpu');
+  // ...but asking for WebGPU fails rather than silently running on the CPU.
+  await assert.rejects(fedwasm.backendInfo('webgpu'), /webgpu/);
+  await assert.rejects(fedwasm.backendInfo('cuda'), /unknown backend/);
 });

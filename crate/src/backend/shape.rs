@@ -34,3 +34,11 @@ pub(crate) fn matmul_dims(
     }
     Ok((m, k, n))
 }
+
+/// Fails unless `a` and `b` have the same shape.
+pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::shape(op, a.shape(), b.shape()));
+    }
+    Ok(())
+}

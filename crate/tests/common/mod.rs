@@ -29,3 +29,5 @@ pub fn shared_femnist() -> std::path::PathBuf {
     );
     dir
 }
+
+pub mod gpu;

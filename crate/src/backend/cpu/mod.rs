@@ -17,6 +17,7 @@ mod real;
 pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};
+pub(crate) use crate::backend::shape::same_shape;
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
@@ -75,14 +76,6 @@ pub(crate) fn host_mut<'a, T: Real>(t: &'a mut Tensor, op: &'static str) -> Resu
     // without copying it on every (successful) call.
     host::<T>(t, op)?;
     Ok(T::slice_mut(t).expect("the precision was just checked"))
-}
-
-/// Checks that two tensors have the same shape.
-pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.shape() != b.shape() {
-        return Err(Error::shape(op, a.shape(), b.shape()));
-    }
-    Ok(())
 }
 
 /// Reads class ids / embedding ids stored as floats, checking each is a whole
@@ -155,7 +148,15 @@ impl Backend for CpuBackend {
     }
 
     fn read<'a>(&'a self, t: &'a Tensor) -> ReadFuture<'a> {
-        Box::pin(std::future::ready(Ok(t.to_f32_vec())))
+        let out = if t.is_host() {
+            Ok(t.to_f32_vec())
+        } else {
+            Err(Error::Storage {
+                op: "cpu read",
+                detail: format!("a tensor of shape {:?} is on a WebGPU device", t.shape()),
+            })
+        };
+        Box::pin(std::future::ready(out))
     }
 
     fn matmul(&self, a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {

@@ -44,8 +44,10 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     adapter: AdapterSummary,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
-    /// First uncaptured error or device loss, if any.
+    /// First uncaptured error, if any.
     failure: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost, if it was.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -103,9 +105,10 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             record(&slot, format!("uncaptured GPU error: {e}"));
         }));
-        let slot = failure.clone();
+        let lost: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let slot = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
-            record(&slot, format!("device lost ({reason:?}): {message}"));
+            record(&slot, format!("{reason:?}: {message}"));
         });
         Ok(GpuContext {
             device,
@@ -120,6 +123,7 @@ impl GpuContext {
             },
             pipelines: Mutex::new(HashMap::new()),
             failure,
+            lost,
         })
     }
 
@@ -141,12 +145,21 @@ impl GpuContext {
     /// Fails if the device was lost or an error escaped every error scope.
     ///
     /// # Errors
-    /// [`Error::Gpu`] naming `op` and the recorded failure.
+    /// [`Error::DeviceLost`] once the device is lost; [`Error::Gpu`] naming
+    /// `op` and the recorded failure.
     pub fn check(&self, op: &'static str) -> Result<()> {
+        if let Some(detail) = lock(&self.lost).clone() {
+            return Err(Error::DeviceLost { op, detail });
+        }
         match lock(&self.failure).clone() {
             Some(detail) => Err(Error::gpu(op, detail)),
             None => Ok(()),
         }
+    }
+
+    /// True once the device is lost (destroyed, reset by the driver or the browser).
+    pub fn is_lost(&self) -> bool {
+        lock(&self.lost).is_some()
     }
 
     /// Runs `work` (which creates resources, encodes or submits) inside
@@ -260,7 +273,7 @@ fn record(slot: &Mutex<Option<String>>, message: String) {
 }
 
 /// A wgpu error as one line: its kind, then its description.
-fn describe(e: &wgpu::Error) -> String {
+pub(crate) fn describe(e: &wgpu::Error) -> String {
     match e {
         wgpu::Error::OutOfMemory { .. } => "out of GPU memory".into(),
         wgpu::Error::Validation { description, .. } => format!("validation error: {description}"),

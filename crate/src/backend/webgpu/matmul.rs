@@ -58,7 +58,7 @@ impl MatmulDims {
 
     /// Checks that the GEMM fits the device: every buffer within the
     /// storage-binding limit, the grid within the workgroup-count limit.
-    fn check(&self, ctx: &GpuContext) -> Result<()> {
+    pub(crate) fn check(&self, ctx: &GpuContext) -> Result<()> {
         let limits = ctx.device().limits();
         let (la, lb, lc) = self.lens();
         let max_binding = limits.max_storage_buffer_binding_size;

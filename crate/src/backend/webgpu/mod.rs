@@ -50,10 +50,16 @@
 //! and what it catches is returned, as [`crate::Error::Gpu`] naming the first
 //! recorded operation, by the `read` that flushes it.
 
+mod backend;
+mod buffer;
 mod context;
+mod kernels;
 pub mod matmul;
+mod ops;
 mod readback;
 mod signal;
 
+pub use backend::{kernel_names, WebGpuBackend, SUBMIT_EVERY};
+pub use buffer::GpuBuffer;
 pub use context::{AdapterSummary, GpuContext};
 pub use matmul::{matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MATMUL_WGSL};

@@ -120,7 +120,7 @@ pub fn main() -> ExitCode {
 }
 
 fn pick_backend() -> Result<Box<dyn Backend>> {
-    backend::select(BackendChoice::from_env()?)
+    pollster::block_on(backend::select(BackendChoice::from_env()?))
 }
 
 fn load_data(flags: &Flags) -> Result<(ClientData, ClientData, String)> {

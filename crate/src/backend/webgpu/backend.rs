@@ -1,0 +1,691 @@
+//! [`WebGpuBackend`]: the [`Backend`] trait on a WebGPU device.
+//!
+//! Operations check shapes on the host at once, allocate their output
+//! buffer, and record a dispatch into one pending command encoder; nothing
+//! waits for the GPU until a tensor is read ([`Backend::read`],
+//! [`Backend::read_many`]). The pending work is submitted every
+//! [`SUBMIT_EVERY`] recorded commands (so the GPU starts early and finished
+//! buffers are freed) and at every read.
+//!
+//! # Errors
+//! Out-of-memory, validation and internal error scopes are opened with the
+//! first operation after a read and closed by the next read, which returns
+//! what they caught as [`Error::Gpu`] naming the first operation recorded in
+//! between (GPU errors arrive asynchronously, so the failing operation itself
+//! is not known). A lost device is [`Error::DeviceLost`] from then on: the
+//! caller reruns the work on the CPU (see [`crate::federated`]).
+//!
+//! # Kernel conventions (for `ops/*.rs` and `kernels/*.wgsl`)
+//! * Binding 0 is a uniform block of `u32` words (`f32` parameters as their
+//!   bits: `bitcast<f32>` in WGSL); bindings 1.. are the storage buffers
+//!   passed to [`WebGpuBackend::dispatch`], in order. Pipelines derive their
+//!   layouts from the shader, so an entry point must use every binding it is
+//!   given, and the uniform block (at least its element count) always.
+//! * One-dimensional kernels ([`WebGpuBackend::dispatch_1d`]) use
+//!   `@workgroup_size(256)` and the flat index
+//!   `gid.x + gid.y * nwg.x * 256u` (`gid` the global invocation id, `nwg`
+//!   the number of workgroups), returning when it is past the end: grids
+//!   wider than the per-dimension limit fold into a second dimension.
+//! * f32 only: no f64, no i64, no atomics.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wgpu::util::DeviceExt;
+
+use super::buffer::GpuBuffer;
+use super::context::describe;
+use super::kernels::{self, Kernel};
+use super::matmul::{encode_matmul, MatmulDims};
+use super::readback::{padded_bytes, read_f32, staging};
+use super::{ops, GpuContext};
+use crate::backend::shape::matmul_dims;
+use crate::backend::{
+    Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture, ReadManyFuture,
+};
+use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
+use crate::optim::UpdateRule;
+use crate::tensor::{numel, Tensor, TensorData};
+
+/// Recorded commands after which the pending work is submitted.
+pub const SUBMIT_EVERY: usize = 64;
+
+/// Workgroup size of one-dimensional kernels.
+pub(crate) const WORKGROUP_1D: usize = 256;
+
+/// Widest grid along x for one-dimensional kernels (WebGPU's default
+/// per-dimension limit is 65,535 workgroups).
+const MAX_GROUPS_X: usize = 32_768;
+
+static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The compute backend on a WebGPU device. See the module docs.
+pub struct WebGpuBackend {
+    ctx: GpuContext,
+    id: u64,
+    /// Pipelines compiled so far, by kernel name (compiled on first use).
+    pipelines: RefCell<HashMap<&'static str, wgpu::ComputePipeline>>,
+    pending: RefCell<Pending>,
+}
+
+/// Work recorded since the last read.
+#[derive(Default)]
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    /// Out-of-memory, validation and internal scopes, in push order.
+    scopes: Vec<wgpu::ErrorScopeGuard>,
+    first_op: Option<&'static str>,
+    recorded: usize,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Close unread scopes innermost first, as they were opened.
+        while let Some(scope) = self.scopes.pop() {
+            drop(scope);
+        }
+    }
+}
+
+impl std::fmt::Debug for WebGpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebGpuBackend")
+            .field("adapter", self.ctx.adapter())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebGpuBackend {
+    /// Gets a device ([`GpuContext::new`]). Kernels compile on first use.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] without an adapter; [`Error::Gpu`] when the
+    /// device is refused.
+    pub async fn new() -> Result<Self> {
+        Ok(Self::with_context(GpuContext::new().await?))
+    }
+
+    /// The backend on an existing context.
+    pub fn with_context(ctx: GpuContext) -> Self {
+        WebGpuBackend {
+            ctx,
+            id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
+            pipelines: RefCell::new(HashMap::new()),
+            pending: RefCell::new(Pending::default()),
+        }
+    }
+
+    /// The device context (adapter, device, queue).
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Reads several tensors with one submission and one mapping.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] for a tensor not on this device; [`Error::Gpu`] or
+    /// [`Error::DeviceLost`] for what the GPU reports.
+    pub async fn read_tensors(&self, ts: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
+        const OP: &str = "webgpu read";
+        let bufs = ts
+            .iter()
+            .map(|t| self.gpu(OP, t))
+            .collect::<Result<Vec<_>>>()?;
+        let offsets: Vec<usize> = bufs
+            .iter()
+            .scan(0, |acc, b| {
+                let start = *acc;
+                *acc += b.len();
+                Some(start)
+            })
+            .collect();
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let stage = if total > 0 {
+            self.begin(OP)?;
+            let stage = staging(&self.ctx, "read-back", total);
+            self.record(OP, |enc| {
+                for (b, &off) in bufs.iter().zip(&offsets) {
+                    if !b.is_empty() {
+                        enc.copy_buffer_to_buffer(
+                            b.buffer(),
+                            0,
+                            &stage,
+                            (off * 4) as u64,
+                            (b.len() * 4) as u64,
+                        );
+                    }
+                }
+            })?;
+            Some(stage)
+        } else {
+            None
+        };
+        self.flush(OP).await?;
+        let flat = match stage {
+            Some(stage) => read_f32(&self.ctx, &stage, total, OP)
+                .await
+                .map_err(|e| self.lost_or(e))?,
+            None => Vec::new(),
+        };
+        Ok(bufs
+            .iter()
+            .zip(&offsets)
+            .map(|(b, &o)| flat[o..o + b.len()].to_vec())
+            .collect())
+    }
+
+    /// Submits everything recorded and returns what the error scopes caught.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] naming the first operation recorded since the last
+    /// flush; [`Error::DeviceLost`] when the device is gone.
+    pub async fn flush(&self, op: &'static str) -> Result<()> {
+        let (scopes, first) = {
+            let mut p = self.pending.borrow_mut();
+            self.submit(&mut p);
+            (std::mem::take(&mut p.scopes), p.first_op.take())
+        };
+        let mut caught = None;
+        // Pop in reverse order of pushing.
+        for scope in scopes.into_iter().rev() {
+            if let Some(e) = scope.pop().await {
+                caught.get_or_insert(e);
+            }
+        }
+        self.ctx.check(op)?;
+        match caught {
+            Some(e) => Err(Error::gpu(
+                first.unwrap_or(op),
+                format!(
+                    "{} (in the GPU work recorded from this operation up to {op})",
+                    describe(&e)
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would: every later operation
+    /// fails with [`Error::DeviceLost`]. For testing the CPU fallback.
+    pub fn simulate_device_loss(&self) {
+        self.ctx.device().destroy();
+    }
+
+    // ---- for ops/*.rs ----
+
+    /// The device storage of `t`, or [`Error::Storage`] when it is a host
+    /// tensor or belongs to another device.
+    pub(crate) fn gpu<'t>(&self, op: &'static str, t: &'t Tensor) -> Result<&'t GpuBuffer> {
+        match t.data() {
+            TensorData::Gpu(g) if g.device_id() == self.id => Ok(g),
+            TensorData::Gpu(_) => Err(Error::Storage {
+                op,
+                detail: format!(
+                    "operand of shape {:?} is on another WebGPU device",
+                    t.shape()
+                ),
+            }),
+            _ => Err(Error::Storage {
+                op,
+                detail: format!(
+                    "operand of shape {:?} is a host {:?} tensor; upload it with this backend first",
+                    t.shape(),
+                    t.precision()
+                ),
+            }),
+        }
+    }
+
+    /// The device buffer of `t` (as [`WebGpuBackend::gpu`]).
+    pub(crate) fn buf<'t>(&self, op: &'static str, t: &'t Tensor) -> Result<&'t wgpu::Buffer> {
+        Ok(self.gpu(op, t)?.buffer())
+    }
+
+    /// A new device tensor of `shape` whose contents the caller's kernel
+    /// writes (WebGPU zero-fills it meanwhile).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when it exceeds the storage-binding limit.
+    pub(crate) fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
+        let len = numel(shape);
+        self.check_size(op, shape, len)?;
+        self.begin(op)?;
+        let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(op),
+            size: padded_bytes(len),
+            usage: storage_usage(),
+            mapped_at_creation: false,
+        });
+        Tensor::from_data(
+            shape,
+            TensorData::Gpu(GpuBuffer::new(buffer, len, self.id, None)),
+        )
+    }
+
+    /// A storage buffer of `u32`s (index lists), at least 4 bytes.
+    ///
+    /// # Errors
+    /// As [`WebGpuBackend::alloc`].
+    pub(crate) fn upload_u32(&self, op: &'static str, data: &[u32]) -> Result<wgpu::Buffer> {
+        self.check_size(op, &[data.len()], data.len())?;
+        self.begin(op)?;
+        let contents: &[u8] = if data.is_empty() {
+            &[0; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        Ok(self
+            .ctx
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(op),
+                contents,
+                usage: storage_usage(),
+            }))
+    }
+
+    /// Makes `t` the only owner of its device buffer, copying a shared one,
+    /// and drops its host copy: call before updating `t` in place.
+    ///
+    /// # Errors
+    /// As [`WebGpuBackend::gpu`].
+    pub(crate) fn make_unique(&self, op: &'static str, t: &mut Tensor) -> Result<()> {
+        self.gpu(op, t)?;
+        let TensorData::Gpu(g) = t.data_mut() else {
+            unreachable!("checked by gpu()")
+        };
+        if g.forget_host() {
+            return Ok(());
+        }
+        let copy = self.alloc(op, t.shape())?;
+        let (src, dst) = (self.buf(op, t)?, self.buf(op, &copy)?);
+        let bytes = (t.len() * 4) as u64;
+        if bytes > 0 {
+            self.record(op, |enc| enc.copy_buffer_to_buffer(src, 0, dst, 0, bytes))?;
+        }
+        *t = copy;
+        Ok(())
+    }
+
+    /// Records one dispatch of `kernel` with `params` at binding 0 and
+    /// `buffers` at bindings 1.. (see the module docs); a grid with a zero
+    /// dimension records nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the grid exceeds the device's
+    /// workgroup-count limit; [`Error::Gpu`] for an unknown kernel.
+    pub(crate) fn dispatch(
+        &self,
+        op: &'static str,
+        kernel: &'static str,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = self
+            .ctx
+            .device()
+            .limits()
+            .max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::invalid(
+                op,
+                format!("grid {groups:?} exceeds the device's {max} workgroups per dimension"),
+            ));
+        }
+        let pipeline = self.pipeline(op, kernel)?;
+        let pipeline = &pipeline;
+        let device = self.ctx.device();
+        // Uniform blocks are read in 16-byte units: pad to whole vec4s.
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel),
+            contents: bytemuck::cast_slice(&words),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        entries.extend(
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.as_entire_binding(),
+                }),
+        );
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.record(op, |enc| {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        })
+    }
+
+    /// [`WebGpuBackend::dispatch`] of a one-dimensional kernel over
+    /// `threads` invocations (see the module docs for the index).
+    ///
+    /// # Errors
+    /// As [`WebGpuBackend::dispatch`].
+    pub(crate) fn dispatch_1d(
+        &self,
+        op: &'static str,
+        kernel: &'static str,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        threads: usize,
+    ) -> Result<()> {
+        let groups = threads.div_ceil(WORKGROUP_1D);
+        let x = groups.min(MAX_GROUPS_X);
+        let y = if groups == 0 { 0 } else { groups.div_ceil(x) };
+        self.dispatch(op, kernel, params, buffers, [x as u32, y as u32, 1])
+    }
+
+    /// The pipeline of a registered kernel, compiled on first use (inside
+    /// the pending error scopes: a kernel that fails to compile is reported
+    /// by the next read).
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] for a kernel missing from the registry.
+    fn pipeline(&self, op: &'static str, kernel: &'static str) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.borrow().get(kernel) {
+            return Ok(p.clone());
+        }
+        let k = kernels::find(kernel).ok_or_else(|| {
+            Error::gpu(
+                op,
+                format!("kernel {kernel:?} is not registered in kernels.rs"),
+            )
+        })?;
+        self.begin(op)?;
+        let device = self.ctx.device();
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(k.name),
+            source: wgpu::ShaderSource::Wgsl(k.source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.name),
+            layout: None,
+            module: &module,
+            entry_point: Some(k.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.pipelines.borrow_mut().insert(k.name, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    // ---- pending work ----
+
+    /// Opens the error scopes for the work about to be recorded, once per
+    /// flush, and fails at once on a lost device.
+    fn begin(&self, op: &'static str) -> Result<()> {
+        self.ctx.check(op)?;
+        let mut p = self.pending.borrow_mut();
+        if p.scopes.is_empty() {
+            let device = self.ctx.device();
+            p.scopes = vec![
+                device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+                device.push_error_scope(wgpu::ErrorFilter::Validation),
+                device.push_error_scope(wgpu::ErrorFilter::Internal),
+            ];
+            p.first_op = Some(op);
+        }
+        Ok(())
+    }
+
+    /// Records into the pending encoder, submitting every [`SUBMIT_EVERY`] commands.
+    fn record<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut wgpu::CommandEncoder) -> T,
+    ) -> Result<T> {
+        self.begin(op)?;
+        let mut p = self.pending.borrow_mut();
+        let device = self.ctx.device();
+        let enc = p.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("fedwasm"),
+            })
+        });
+        let out = f(enc);
+        p.recorded += 1;
+        if p.recorded >= SUBMIT_EVERY {
+            self.submit(&mut p);
+        }
+        Ok(out)
+    }
+
+    fn submit(&self, p: &mut Pending) {
+        if let Some(enc) = p.encoder.take() {
+            self.ctx.queue().submit([enc.finish()]);
+            // Natively, let wgpu free what finished; the browser does it itself.
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = self.ctx.device().poll(wgpu::PollType::Poll);
+        }
+        p.recorded = 0;
+    }
+
+    fn check_size(&self, op: &'static str, shape: &[usize], len: usize) -> Result<()> {
+        let max = self.ctx.device().limits().max_storage_buffer_binding_size;
+        if padded_bytes(len) > max {
+            return Err(Error::invalid(
+                op,
+                format!("a tensor of shape {shape:?} exceeds the device's {max}-byte storage binding limit"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Error::DeviceLost`] when the device is gone, else `e`.
+    fn lost_or(&self, e: Error) -> Error {
+        match self.ctx.check("webgpu read") {
+            Err(lost @ Error::DeviceLost { .. }) => lost,
+            _ => e,
+        }
+    }
+}
+
+fn storage_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+impl Backend for WebGpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Webgpu,
+            adapter: self.ctx.adapter().to_string(),
+        }
+    }
+
+    fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        const OP: &str = "webgpu upload";
+        let len = numel(shape);
+        if data.len() != len {
+            return Err(Error::DataLength {
+                op: OP,
+                shape: shape.to_vec(),
+                len: data.len(),
+            });
+        }
+        self.check_size(OP, shape, len)?;
+        self.begin(OP)?;
+        let contents: &[u8] = if data.is_empty() {
+            &[0; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        let buffer = self
+            .ctx
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(OP),
+                contents,
+                usage: storage_usage(),
+            });
+        Tensor::from_data(
+            shape,
+            TensorData::Gpu(GpuBuffer::new(buffer, len, self.id, Some(data.to_vec()))),
+        )
+    }
+
+    fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        // WebGPU zero-fills new buffers.
+        self.alloc("webgpu zeros", shape)
+    }
+
+    fn read<'a>(&'a self, t: &'a Tensor) -> ReadFuture<'a> {
+        Box::pin(async move {
+            let mut out = self.read_tensors(&[t]).await?;
+            Ok(out.pop().unwrap_or_default())
+        })
+    }
+
+    fn read_many<'a>(&'a self, ts: &'a [&'a Tensor]) -> ReadManyFuture<'a> {
+        Box::pin(self.read_tensors(ts))
+    }
+
+    fn matmul(&self, a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+        const OP: &str = "webgpu matmul";
+        let (m, k, n) = matmul_dims(OP, a, b, ta, tb)?;
+        let dims = MatmulDims { m, k, n, ta, tb };
+        dims.check(&self.ctx)?;
+        let (ab, bb) = (self.buf(OP, a)?, self.buf(OP, b)?);
+        let out = self.alloc(OP, &[m, n])?;
+        let cb = self.buf(OP, &out)?;
+        let pipeline = &self.pipeline(OP, kernels::MATMUL.name)?;
+        self.record(OP, |enc| {
+            encode_matmul(&self.ctx, pipeline, enc, dims, ab, bb, cb)
+        })?;
+        Ok(out)
+    }
+
+    fn add_bias(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        ops::elementwise::add_bias(self, x, bias)
+    }
+    fn sum_leading(&self, dy: &Tensor) -> Result<Tensor> {
+        ops::elementwise::sum_leading(self, dy)
+    }
+    fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::add(self, a, b)
+    }
+    fn mul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::mul(self, a, b)
+    }
+    fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()> {
+        ops::elementwise::add_assign(self, acc, x)
+    }
+    fn relu(&self, x: &Tensor) -> Result<Tensor> {
+        ops::elementwise::relu(self, x)
+    }
+    fn relu_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        ops::elementwise::relu_backward(self, y, dy)
+    }
+    fn softmax(&self, x: &Tensor) -> Result<Tensor> {
+        ops::loss::softmax(self, x)
+    }
+    fn softmax_backward(&self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        ops::loss::softmax_backward(self, y, dy)
+    }
+    fn dropout_mask(&self, shape: &[usize], rate: f32, seed: u64, stream: u32) -> Result<Tensor> {
+        ops::elementwise::dropout_mask(self, shape, rate, seed, stream)
+    }
+    fn conv2d(&self, x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> Result<Tensor> {
+        ops::conv::conv2d(self, x, w, b, padding)
+    }
+    fn conv2d_backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+        padding: Padding,
+        need_dx: bool,
+    ) -> Result<Conv2dGrads> {
+        ops::conv::conv2d_backward(self, x, w, dy, padding, need_dx)
+    }
+    fn max_pool2d(&self, x: &Tensor) -> Result<Tensor> {
+        ops::conv::max_pool2d(self, x)
+    }
+    fn max_pool2d_backward(&self, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        ops::conv::max_pool2d_backward(self, x, dy)
+    }
+    fn gather_rows(&self, table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+        ops::embed::gather_rows(self, table, ids)
+    }
+    fn scatter_add_rows(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<Tensor> {
+        ops::embed::scatter_add_rows(self, dy, ids, rows)
+    }
+    fn gather_rows_backward(&self, dy: &Tensor, ids: &Tensor, rows: usize) -> Result<RowGradient> {
+        ops::embed::gather_rows_backward(self, dy, ids, rows)
+    }
+    fn broadcast_rows(&self, v: &Tensor, n: usize) -> Result<Tensor> {
+        ops::elementwise::broadcast_rows(self, v, n)
+    }
+    fn row_dot(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::row_dot(self, a, b)
+    }
+    fn scale_rows(&self, a: &Tensor, s: &Tensor) -> Result<Tensor> {
+        ops::elementwise::scale_rows(self, a, s)
+    }
+    fn sparse_cross_entropy(&self, probs: &Tensor, labels: &Tensor) -> Result<LossOutput> {
+        ops::loss::sparse_cross_entropy(self, probs, labels)
+    }
+    fn softmax_cross_entropy(&self, logits: &Tensor, labels: &Tensor) -> Result<LossOutput> {
+        ops::loss::softmax_cross_entropy(self, logits, labels)
+    }
+    fn mean_squared_error(&self, pred: &Tensor, target: &Tensor) -> Result<LossOutput> {
+        ops::loss::mean_squared_error(self, pred, target)
+    }
+    fn count_correct(&self, scores: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        ops::loss::count_correct(self, scores, labels)
+    }
+    fn count_within(&self, pred: &Tensor, target: &Tensor, tol: f32) -> Result<Tensor> {
+        ops::loss::count_within(self, pred, target, tol)
+    }
+    fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+        ops::loss::squared_error_sum(self, pred, target)
+    }
+    fn optimizer_step(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &Tensor,
+        slots: &mut [Tensor],
+    ) -> Result<()> {
+        ops::optim::optimizer_step(self, rule, step, lr, var, grad, slots)
+    }
+    fn optimizer_step_rows(
+        &self,
+        rule: &UpdateRule,
+        step: u64,
+        lr: f32,
+        var: &mut Tensor,
+        grad: &RowGradient,
+        slots: &mut [Tensor],
+    ) -> Result<()> {
+        ops::optim::optimizer_step_rows(self, rule, step, lr, var, grad, slots)
+    }
+}
+
+/// The names of every registered kernel.
+pub fn kernel_names() -> Vec<&'static str> {
+    kernels::all().map(|k: &Kernel| k.name).collect()
+}

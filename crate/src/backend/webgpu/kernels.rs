@@ -1,0 +1,38 @@
+//! The registry of WGSL kernels: every `(name, source, entry point)` the
+//! backend compiles when it starts. Each `ops` module lists its own.
+
+use super::matmul::MATMUL_WGSL;
+use super::ops;
+
+/// One compute entry point of a WGSL file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Kernel {
+    /// Unique name, used to look the pipeline up.
+    pub name: &'static str,
+    /// The WGSL source (a file under `kernels/`).
+    pub source: &'static str,
+    /// The `@compute` function.
+    pub entry: &'static str,
+}
+
+/// The tiled GEMM (`kernels/matmul.wgsl`).
+pub(crate) const MATMUL: Kernel = Kernel {
+    name: "matmul",
+    source: MATMUL_WGSL,
+    entry: "main",
+};
+
+/// Every kernel, each once.
+pub(crate) fn all() -> impl Iterator<Item = &'static Kernel> {
+    std::iter::once(&MATMUL)
+        .chain(ops::elementwise::KERNELS)
+        .chain(ops::loss::KERNELS)
+        .chain(ops::conv::KERNELS)
+        .chain(ops::embed::KERNELS)
+        .chain(ops::optim::KERNELS)
+}
+
+/// The kernel called `name`.
+pub(crate) fn find(name: &str) -> Option<&'static Kernel> {
+    all().find(|k| k.name == name)
+}
