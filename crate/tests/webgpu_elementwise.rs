@@ -34,6 +34,29 @@ gpu_tests! {
         }
     }
 
+    async fn add_bias_and_sum_leading_match_the_cpu(b: &WebGpuBackend) {
+        let cpu = CpuBackend::new();
+        // (rows, cols): a single element, odd sizes across the 16-column
+        // blocks and 16 row lanes, and a tall case over 10,000 elements.
+        for (s, &(rows, cols)) in [(1, 1), (3, 17), (33, 5), (1_000, 31), (15_680, 32), (0, 3), (4, 0)]
+            .iter()
+            .enumerate()
+        {
+            let (gx, cx) = both(b, &[rows, cols], &values(rows * cols, s as u64));
+            let (gb, cb) = both(b, &[cols], &values(cols, 50 + s as u64));
+            let got = b
+                .read_many(&[&b.add_bias(&gx, &gb).unwrap(), &b.sum_leading(&gx).unwrap()])
+                .await
+                .unwrap();
+            let what = format!("[{rows}, {cols}]");
+            assert_close(&format!("add_bias {what}"), &got[0], &host(&cpu.add_bias(&cx, &cb).unwrap()), 1e-6);
+            assert_close(&format!("sum_leading {what}"), &got[1], &host(&cpu.sum_leading(&cx).unwrap()), 1e-4);
+        }
+        let (gx, _) = both(b, &[2, 3], &values(6, 1));
+        let (gb, _) = both(b, &[2], &values(2, 1));
+        assert!(matches!(b.add_bias(&gx, &gb), Err(Error::Shape { .. })));
+    }
+
     async fn add_assign_updates_in_place_without_touching_clones(b: &WebGpuBackend) {
         let n = 10_007;
         let (ga, ca) = both(b, &[n], &values(n, 1));

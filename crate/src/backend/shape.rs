@@ -42,3 +42,20 @@ pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()>
     }
     Ok(())
 }
+
+/// The last dimension of `t` (rank >= 1).
+pub(crate) fn last_dim(op: &'static str, t: &Tensor) -> Result<usize> {
+    t.shape()
+        .last()
+        .copied()
+        .ok_or_else(|| Error::shape(op, "a tensor of rank >= 1", t.shape()))
+}
+
+/// `bias` must be `[n]` for the last dimension `n` of `x`; returns `n`.
+pub(crate) fn bias_dim(op: &'static str, x: &Tensor, bias: &Tensor) -> Result<usize> {
+    let n = last_dim(op, x)?;
+    if bias.shape() != [n] {
+        return Err(Error::shape(op, [n], bias.shape()));
+    }
+    Ok(n)
+}

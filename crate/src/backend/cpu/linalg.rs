@@ -2,6 +2,7 @@
 
 use super::{host, Real};
 use crate::backend::shape::matmul_dims;
+use crate::backend::shape::{bias_dim, last_dim};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -99,20 +100,10 @@ unsafe fn gemm_raw<T: Real>(
     );
 }
 
-fn last_dim(op: &'static str, t: &Tensor) -> Result<usize> {
-    t.shape()
-        .last()
-        .copied()
-        .ok_or_else(|| Error::shape(op, "a tensor of rank >= 1", t.shape()))
-}
-
 /// `x [.., n] + bias [n]`.
 pub fn add_bias<T: Real>(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     const OP: &str = "add_bias";
-    let n = last_dim(OP, x)?;
-    if bias.shape() != [n] {
-        return Err(Error::shape(OP, [n], bias.shape()));
-    }
+    let n = bias_dim(OP, x, bias)?;
     let xv = host::<T>(x, OP)?;
     let bv = host::<T>(bias, OP)?;
     let mut out = xv.to_vec();

@@ -15,6 +15,18 @@ pub(crate) struct Kernel {
     pub entry: &'static str,
 }
 
+impl Kernel {
+    /// The entry point `entry` of `source`, registered under the same name
+    /// (entry point names are unique across all kernel files).
+    pub(crate) const fn entry(source: &'static str, entry: &'static str) -> Kernel {
+        Kernel {
+            name: entry,
+            source,
+            entry,
+        }
+    }
+}
+
 /// The tiled GEMM (`kernels/matmul.wgsl`).
 pub(crate) const MATMUL: Kernel = Kernel {
     name: "matmul",

@@ -6,9 +6,14 @@
 //   add_assign:             acc (read-write), x  params: n
 //   relu:                   x -> out             params: n
 //   relu_backward:          y, dy -> out         params: n
+//   add_bias:               x, bias -> out       params: n, cols
+//   sum_leading:            dy -> out [cols]     params: n, cols (16 x 16 grid)
 
 struct Params {
+    // Elements of the (first) input.
     n: u32,
+    // Length of the last axis, where the kernel needs it.
+    cols: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,6 +49,14 @@ fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     out[i] = select(0.0, b[i], a[i] > 0.0);
 }
 
+// add_bias: a = x [.., cols], b = bias [cols].
+@compute @workgroup_size(256)
+fn add_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] + b[i % p.cols];
+}
+
 // relu: a = x; writes binding 3 too, but binding 2 is unused, so it has its
 // own bindings below.
 @group(0) @binding(1) var<storage, read> rx: array<f32>;
@@ -67,4 +80,30 @@ fn add_assign(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
     acc[i] = acc[i] + ax[i];
+}
+
+// sum_leading: ry[c] = sum over rows r of rx[r * cols + c]. A workgroup owns
+// 16 columns; its 16 lanes per column sum every 16th row, then lane 0 adds
+// the 16 partial sums in lane order (no atomics; deterministic).
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(16, 16)
+fn sum_leading(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wid.x * 16u + lid.x;
+    let rows = p.n / p.cols;
+    var s = 0.0;
+    if (col < p.cols) {
+        for (var r = lid.y; r < rows; r += 16u) {
+            s += rx[r * p.cols + col];
+        }
+    }
+    partial[lid.y * 16u + lid.x] = s;
+    workgroupBarrier();
+    if (lid.y == 0u && col < p.cols) {
+        var t = 0.0;
+        for (var k = 0u; k < 16u; k++) {
+            t += partial[k * 16u + lid.x];
+        }
+        ry[col] = t;
+    }
 }

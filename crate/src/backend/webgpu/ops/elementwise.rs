@@ -2,7 +2,7 @@
 //! (`kernels/elementwise.wgsl`).
 
 use super::{not_yet, word};
-use crate::backend::shape::same_shape;
+use crate::backend::shape::{bias_dim, last_dim, same_shape};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::error::{Error, Result};
@@ -11,31 +11,13 @@ use crate::tensor::Tensor;
 const SOURCE: &str = include_str!("../kernels/elementwise.wgsl");
 
 pub(crate) const KERNELS: &[Kernel] = &[
-    Kernel {
-        name: "add",
-        source: SOURCE,
-        entry: "add",
-    },
-    Kernel {
-        name: "mul",
-        source: SOURCE,
-        entry: "mul",
-    },
-    Kernel {
-        name: "relu",
-        source: SOURCE,
-        entry: "relu",
-    },
-    Kernel {
-        name: "relu_backward",
-        source: SOURCE,
-        entry: "relu_backward",
-    },
-    Kernel {
-        name: "add_assign",
-        source: SOURCE,
-        entry: "add_assign",
-    },
+    Kernel::entry(SOURCE, "add"),
+    Kernel::entry(SOURCE, "mul"),
+    Kernel::entry(SOURCE, "relu"),
+    Kernel::entry(SOURCE, "relu_backward"),
+    Kernel::entry(SOURCE, "add_assign"),
+    Kernel::entry(SOURCE, "add_bias"),
+    Kernel::entry(SOURCE, "sum_leading"),
 ];
 
 /// `out = kernel(a, b)` over equal shapes.
@@ -99,11 +81,33 @@ pub(crate) fn add_assign(b: &WebGpuBackend, acc: &mut Tensor, x: &Tensor) -> Res
     )
 }
 
-pub(crate) fn add_bias(_b: &WebGpuBackend, _x: &Tensor, _bias: &Tensor) -> Result<Tensor> {
-    not_yet("webgpu add_bias")
+pub(crate) fn add_bias(b: &WebGpuBackend, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    const OP: &str = "add_bias";
+    let cols = bias_dim(OP, x, bias)?;
+    let out = b.alloc(OP, x.shape())?;
+    b.dispatch_1d(
+        OP,
+        "add_bias",
+        &[word(OP, x.len())?, word(OP, cols)?],
+        &[b.buf(OP, x)?, b.buf(OP, bias)?, b.buf(OP, &out)?],
+        x.len(),
+    )?;
+    Ok(out)
 }
-pub(crate) fn sum_leading(_b: &WebGpuBackend, _dy: &Tensor) -> Result<Tensor> {
-    not_yet("webgpu sum_leading")
+
+/// Column sums; a workgroup of 16 x 16 threads owns 16 columns (see the shader).
+pub(crate) fn sum_leading(b: &WebGpuBackend, dy: &Tensor) -> Result<Tensor> {
+    const OP: &str = "sum_leading";
+    let cols = last_dim(OP, dy)?;
+    let out = b.alloc(OP, &[cols])?;
+    b.dispatch(
+        OP,
+        "sum_leading",
+        &[word(OP, dy.len())?, word(OP, cols)?],
+        &[b.buf(OP, dy)?, b.buf(OP, &out)?],
+        [word(OP, cols.div_ceil(16))?, 1, 1],
+    )?;
+    Ok(out)
 }
 pub(crate) fn dropout_mask(
     _b: &WebGpuBackend,
