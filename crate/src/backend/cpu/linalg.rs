@@ -3,7 +3,7 @@
 use super::{host, Real};
 use crate::backend::shape::matmul_dims;
 use crate::backend::shape::{bias_dim, last_dim};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// `op(a) * op(b)`, transposes expressed as strides (no copies).
