@@ -256,22 +256,32 @@ impl MetricAccumulator {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn report(&self, b: &dyn Backend) -> Result<UnfinalizedMetrics> {
+        // Every device sum in one read-back.
+        let summed: Vec<MetricKind> = self
+            .kinds
+            .iter()
+            .copied()
+            .filter(|k| self.sums.contains_key(k))
+            .collect();
+        let tensors: Vec<&Tensor> = summed.iter().map(|k| &self.sums[k]).collect();
+        let values = b.read_many(&tensors).await?;
+        let sum = |kind: &MetricKind| -> f64 {
+            summed
+                .iter()
+                .position(|k| k == kind)
+                .and_then(|i| values[i].first())
+                .map_or(0.0, |&v| v as f64)
+        };
         let mut out = BTreeMap::new();
         for kind in &self.kinds {
             let v = match kind {
                 MetricKind::NumExamples => vec![self.examples as f64],
                 MetricKind::NumBatches => vec![self.batches as f64],
                 MetricKind::Loss | MetricKind::SparseCategoricalAccuracy => {
-                    vec![
-                        b.read(&self.sums[kind]).await?[0] as f64,
-                        self.examples as f64,
-                    ]
+                    vec![sum(kind), self.examples as f64]
                 }
                 MetricKind::MeanSquaredError | MetricKind::RatingAccuracy => {
-                    vec![
-                        b.read(&self.sums[kind]).await?[0] as f64,
-                        self.elements as f64,
-                    ]
+                    vec![sum(kind), self.elements as f64]
                 }
             };
             out.insert(kind.name().to_string(), v);

@@ -186,7 +186,7 @@ fn a_nan_update_is_rejected_by_the_finalizer() {
         let task = round.task(i as u64);
         outputs.push(
             ready(client_update(
-                process.backend(),
+                process.backend().as_ref(),
                 model.as_mut(),
                 task,
                 &state.global_model_weights,

@@ -11,6 +11,7 @@
 //! in parallel use [`LearningProcess::begin_round`], [`Round::task`] and
 //! [`client_update`] themselves, and accept the outputs in client order.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
@@ -21,7 +22,7 @@ use super::finalizer::apply_server_update;
 use super::metrics::{ClientWorkMetrics, EvalMetrics, FinalizerMetrics, RoundMetrics};
 use super::state::{ClientWorkState, Empty, EvalState, FinalizerState, LearningProcessState};
 use super::weights::ModelWeights;
-use crate::backend::Backend;
+use crate::backend::{Backend, CpuBackend};
 use crate::data::{Dataset, ElementSpec};
 use crate::error::{Error, Result};
 use crate::metrics::UnfinalizedMetrics;
@@ -54,7 +55,9 @@ pub struct LearningProcessOutput {
 /// [`super::build_weighted_fed_avg`] and its siblings.
 pub struct LearningProcess {
     name: &'static str,
-    backend: Rc<dyn Backend>,
+    /// The backend in use: the one given, until its device is lost; then
+    /// the CPU (see [`LearningProcess::next`]).
+    backend: RefCell<Rc<dyn Backend>>,
     model_fn: ModelFn,
     work: ClientWork,
     weighting: ClientWeighting,
@@ -108,7 +111,7 @@ impl LearningProcess {
             name: parts.name,
             variables: model.variables().to_vec(),
             input_spec: model.input_spec().clone(),
-            backend,
+            backend: RefCell::new(backend),
             model_fn,
             work: parts.work,
             weighting: parts.weighting,
@@ -140,9 +143,18 @@ impl LearningProcess {
         self.weighting
     }
 
-    /// The backend everything runs on.
-    pub fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
+    /// The backend the process runs on now: the one it was built with, or
+    /// the CPU after that backend's device was lost.
+    pub fn backend(&self) -> Rc<dyn Backend> {
+        self.backend.borrow().clone()
+    }
+
+    /// Switches to the CPU backend for good (the GPU device is gone) and
+    /// returns it.
+    fn fall_back_to_cpu(&self) -> Rc<dyn Backend> {
+        let cpu: Rc<dyn Backend> = Rc::new(CpuBackend::new());
+        *self.backend.borrow_mut() = cpu.clone();
+        cpu
     }
 
     /// The model's variables (all four groups).
@@ -161,7 +173,7 @@ impl LearningProcess {
     /// # Errors
     /// Whatever the model constructor reports.
     pub fn new_model(&self) -> Result<Box<dyn Model>> {
-        (self.model_fn)(self.backend.as_ref(), self.seed)
+        (self.model_fn)(self.backend().as_ref(), self.seed)
     }
 
     /// The initial state: the model's initial global weights, the server
@@ -170,7 +182,8 @@ impl LearningProcess {
     /// # Errors
     /// Whatever building the model or reading it back reports.
     pub async fn initialize(&self) -> Result<LearningProcessState> {
-        let b = self.backend.as_ref();
+        let b = self.backend();
+        let b = b.as_ref();
         let model = self.new_model()?;
         let weights = ModelWeights::read(b, model.as_ref()).await?;
         let server_optimizer = match &self.server_optimizer {
@@ -263,20 +276,24 @@ impl LearningProcess {
     ) -> Result<(LearningProcessOutput, Vec<ClientState>)> {
         let mut round = self.begin_round(state)?;
         self.check_client_data("LearningProcess::next", clients)?;
-        let b = self.backend.as_ref();
+        let mut b = self.backend();
         let mut model = self.new_model()?;
         for (i, data) in clients.iter().enumerate() {
             let cs = client_states.map(|s| &s[i]);
             let key = cs.map_or(i as u64, |s| s.index);
-            let out = client_update(
-                b,
-                model.as_mut(),
-                round.task(key),
-                &state.global_model_weights,
-                data,
-                cs,
-            )
-            .await?;
+            let task = round.task(key);
+            let global = &state.global_model_weights;
+            let out = match client_update(b.as_ref(), model.as_mut(), task, global, data, cs).await
+            {
+                // The GPU is gone mid-round: this client's work (whatever
+                // part ran) is redone on the CPU, and so is the rest.
+                Err(Error::DeviceLost { .. }) => {
+                    b = self.fall_back_to_cpu();
+                    model = self.new_model()?;
+                    client_update(b.as_ref(), model.as_mut(), task, global, data, cs).await?
+                }
+                other => other?,
+            };
             round.accept(out)?;
         }
         round.finish().await
@@ -437,14 +454,15 @@ impl Round<'_> {
         let (weights, finalizer, finalizer_metrics, client_work, client_work_metrics) =
             match &p.server_optimizer {
                 Some(config) => {
-                    let f = apply_server_update(
-                        p.backend.as_ref(),
-                        config,
-                        &old.global_model_weights,
-                        &old.finalizer,
-                        &aggregate.update,
-                    )
-                    .await?;
+                    let (weights, finalizer) = (&old.global_model_weights, &old.finalizer);
+                    let delta = &aggregate.update;
+                    let update = |b: Rc<dyn Backend>| async move {
+                        apply_server_update(b.as_ref(), config, weights, finalizer, delta).await
+                    };
+                    let f = match update(p.backend()).await {
+                        Err(Error::DeviceLost { .. }) => update(p.fall_back_to_cpu()).await?,
+                        other => other?,
+                    };
                     (
                         f.weights,
                         f.state,

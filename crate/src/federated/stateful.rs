@@ -142,6 +142,7 @@ impl StatefulProcess {
     /// Whatever building the model or reading it reports.
     pub async fn initial_client_state(&self, index: u64) -> Result<ClientState> {
         let b = self.inner.backend();
+        let b = b.as_ref();
         let mut model = self.inner.new_model()?;
         model.reinitialize(b, &LOCAL, client_seed(self.seed, u64::MAX, index))?;
         ClientState::read(b, model.as_ref(), index).await

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::{Model, NamedTensor, VariableGroup, VariableInfo, WeightsSnapshot};
+use crate::tensor::Tensor;
 
 /// A model's global weights, split as TFF's `ModelWeights`. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -38,17 +39,25 @@ impl ModelWeights {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn read(b: &dyn Backend, model: &dyn Model) -> Result<Self> {
+        let globals: Vec<(&VariableInfo, &Tensor)> = model
+            .variables()
+            .iter()
+            .zip(model.values())
+            .filter(|(info, _)| info.group.is_global())
+            .collect();
+        // One read-back for all of them (one mapping on a GPU).
+        let tensors: Vec<&Tensor> = globals.iter().map(|(_, t)| *t).collect();
+        let data = b.read_many(&tensors).await?;
         let mut w = ModelWeights::default();
-        for (info, value) in model.variables().iter().zip(model.values()) {
+        for ((info, _), data) in globals.into_iter().zip(data) {
             let list = match info.group {
                 VariableGroup::GlobalTrainable => &mut w.trainable,
-                VariableGroup::GlobalNonTrainable => &mut w.non_trainable,
-                _ => continue,
+                _ => &mut w.non_trainable,
             };
             list.push(NamedTensor::new(
                 info.name.clone(),
                 info.shape.clone(),
-                b.read(value).await?,
+                data,
             )?);
         }
         Ok(w)

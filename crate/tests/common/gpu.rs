@@ -112,3 +112,24 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32) {
         );
     }
 }
+
+/// Declares tests that each run an `async fn()` (that gets its own backend):
+/// `#[test]` natively (driven by pollster), `#[wasm_bindgen_test]` in wasm.
+#[macro_export]
+macro_rules! async_tests {
+    ($($name:ident => $f:path),* $(,)?) => {
+        $(
+            #[cfg(not(target_arch = "wasm32"))]
+            #[test]
+            fn $name() {
+                pollster::block_on($f())
+            }
+
+            #[cfg(target_arch = "wasm32")]
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            async fn $name() {
+                $f().await
+            }
+        )*
+    };
+}

@@ -28,7 +28,7 @@
 //!   wider than the per-dimension limit fold into a second dimension.
 //! * f32 only: no f64, no i64, no atomics.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -68,6 +68,8 @@ pub struct WebGpuBackend {
     /// Pipelines compiled so far, by kernel name (compiled on first use).
     pipelines: RefCell<HashMap<&'static str, wgpu::ComputePipeline>>,
     pending: RefCell<Pending>,
+    /// Commands left before an injected device loss (testing the fallback).
+    lose_after: Cell<Option<usize>>,
 }
 
 /// Work recorded since the last read.
@@ -114,6 +116,7 @@ impl WebGpuBackend {
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             pipelines: RefCell::new(HashMap::new()),
             pending: RefCell::new(Pending::default()),
+            lose_after: Cell::new(None),
         }
     }
 
@@ -211,6 +214,13 @@ impl WebGpuBackend {
     /// fails with [`Error::DeviceLost`]. For testing the CPU fallback.
     pub fn simulate_device_loss(&self) {
         self.ctx.device().destroy();
+    }
+
+    /// Destroys the device ([`WebGpuBackend::simulate_device_loss`]) once
+    /// `commands` more commands have been recorded: a loss in the middle of
+    /// a client's training, for testing the CPU fallback.
+    pub fn simulate_device_loss_after(&self, commands: usize) {
+        self.lose_after.set(Some(commands));
     }
 
     // ---- for ops/*.rs ----
@@ -466,6 +476,12 @@ impl WebGpuBackend {
         });
         let out = f(enc);
         p.recorded += 1;
+        if let Some(left) = self.lose_after.get() {
+            self.lose_after.set(left.checked_sub(1));
+            if left == 0 {
+                self.simulate_device_loss();
+            }
+        }
         if p.recorded >= SUBMIT_EVERY {
             self.submit(&mut p);
         }
