@@ -51,6 +51,17 @@ pub async fn backend_info(backend: Option<String>) -> Result<String, JsError> {
     Ok(serde_json::to_string(&b.info()).expect("backend info serialises"))
 }
 
+/// The backend a JS `backend` option names: `"auto"` (or absent), `"cpu"`
+/// or `"webgpu"` (an error without an adapter, never a silent fallback).
+async fn pick(backend: Option<String>) -> Result<Box<dyn crate::backend::Backend>, JsError> {
+    let choice = backend
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(js_error)?;
+    crate::backend::select(choice).await.map_err(js_error)
+}
+
 /// The deterministic reference training run (see `fedwasm::reference`), as the
 /// same JSON the native `fedwasm reference-run` prints.
 #[wasm_bindgen(js_name = referenceRun)]
@@ -69,6 +80,7 @@ pub async fn bench_train(
     batch: u32,
     examples: u32,
     epochs: u32,
+    backend: Option<String>,
 ) -> Result<String, JsError> {
     let config = crate::bench::TrainBench {
         model: model.parse().map_err(js_error)?,
@@ -76,8 +88,8 @@ pub async fn bench_train(
         examples: examples as usize,
         epochs: epochs as usize,
     };
-    let b = crate::backend::CpuBackend::new();
-    let result = crate::bench::run_train_bench(&b, &config)
+    let b = pick(backend).await?;
+    let result = crate::bench::run_train_bench(b.as_ref(), &config)
         .await
         .map_err(js_error)?;
     Ok(serde_json::to_string(&result).expect("results serialise"))
@@ -86,14 +98,33 @@ pub async fn bench_train(
 /// The reconstruction-round benchmark (`fedwasm bench recon`: the client side
 /// of one round of the matrix-factorisation tutorial), as JSON.
 #[wasm_bindgen(js_name = benchRecon)]
-pub async fn bench_recon(clients: u32, rounds: u32) -> Result<String, JsError> {
+pub async fn bench_recon(
+    clients: u32,
+    rounds: u32,
+    backend: Option<String>,
+) -> Result<String, JsError> {
     let config = crate::bench::ReconBench {
         clients: clients as usize,
         rounds: rounds as usize,
         ..crate::bench::ReconBench::default()
     };
-    let b = crate::backend::CpuBackend::new();
-    let result = crate::bench::run_recon_bench(&b, &config)
+    let b = pick(backend).await?;
+    let result = crate::bench::run_recon_bench(b.as_ref(), &config)
+        .await
+        .map_err(js_error)?;
+    Ok(serde_json::to_string(&result).expect("results serialise"))
+}
+
+/// `fedwasm bench matmul` in the browser: square GEMM rates of the WebGPU
+/// kernel and of the CPU backend for each size in `sizes` (median of
+/// `runs`), as JSON. Fails without a WebGPU adapter.
+#[wasm_bindgen(js_name = benchMatmul)]
+pub async fn bench_matmul(sizes: Vec<u32>, runs: u32) -> Result<String, JsError> {
+    let ctx = crate::backend::webgpu::GpuContext::new()
+        .await
+        .map_err(js_error)?;
+    let sizes: Vec<usize> = sizes.into_iter().map(|n| n as usize).collect();
+    let result = crate::bench::run_matmul_bench(&ctx, &sizes, runs as usize)
         .await
         .map_err(js_error)?;
     Ok(serde_json::to_string(&result).expect("results serialise"))

@@ -24,7 +24,9 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, BackendInfo, Conv2dGrads, LossOutput, Padding, ReadFuture};
+use crate::backend::{
+    Backend, BackendInfo, Conv2dGrads, LossOutput, Padding, ReadFuture, ReadManyFuture,
+};
 use crate::data::{Dataset, ElementSpec, Examples, LabelSpec};
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
@@ -163,7 +165,7 @@ pub async fn run_train_bench(b: &dyn Backend, config: &TrainBench) -> Result<Tra
         .shuffle(config.examples.min(1000), 7)
         .batch(config.batch, true);
     let mut model = GraphModel::new(spec_of(config.model), b, 3)?;
-    let flops_per_example = count_flops(&model, config.batch)? / config.batch as f64;
+    let flops_per_example = count_flops(config.model, config.batch)? / config.batch as f64;
     let groups = [crate::model::VariableGroup::GlobalTrainable];
     let mut opt = optimizer_for(b, &model, &groups, OptimizerConfig::sgd(0.02))?;
     let mut best = f64::INFINITY;
@@ -203,11 +205,13 @@ pub async fn run_train_bench(b: &dyn Backend, config: &TrainBench) -> Result<Tra
 }
 
 /// GEMM-shaped FLOPs of one training step of `model` at `batch` (all global
-/// trainable variables), counted on the CPU backend.
-fn count_flops(model: &GraphModel, batch: usize) -> Result<f64> {
+/// trainable variables), counted on the CPU backend (whatever backend the
+/// benchmark runs on: the count does not depend on it).
+fn count_flops(kind: BenchModel, batch: usize) -> Result<f64> {
     use crate::layers::Mode;
     use crate::model::{DeviceBatch, Model};
     let cpu = crate::backend::CpuBackend::new();
+    let model = GraphModel::new(spec_of(kind), &cpu, 3)?;
     let counter = FlopCounter::new(&cpu);
     let spec = model.input_spec();
     let x_len: usize = spec.x_shape.iter().product();
@@ -259,6 +263,9 @@ impl Backend for FlopCounter<'_> {
     }
     fn read<'b>(&'b self, t: &'b Tensor) -> ReadFuture<'b> {
         self.inner.read(t)
+    }
+    fn read_many<'b>(&'b self, ts: &'b [&'b Tensor]) -> ReadManyFuture<'b> {
+        self.inner.read_many(ts)
     }
     fn matmul(&self, a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         let out = self.inner.matmul(a, b, ta, tb)?;
