@@ -6,8 +6,9 @@ use crate::backend::LossOutput;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// Keras' `epsilon()`, the clip applied to probabilities.
-const PROB_EPS: f64 = 1e-7;
+/// Keras' `epsilon()`, the clip applied to probabilities (shared with the
+/// WebGPU backend, which passes the same `f32` bounds to its kernel).
+pub(crate) const PROB_EPS: f64 = 1e-7;
 
 fn class_rows<'a, T: Real>(
     op: &'static str,
