@@ -244,6 +244,20 @@ gpu_tests! {
         }
     }
 
+    async fn grids_past_the_per_dimension_limit_fold_into_two(b: &WebGpuBackend) {
+        // 129 classes: 256 lanes, one row per workgroup, so 32,769 rows need
+        // more than the 32,768 workgroups a grid row holds: the last row is
+        // in the grid's second row.
+        let cpu = CpuBackend::new();
+        let (n, c) = (32_769, 129);
+        let (gz, cz) = both(b, &[n, c], &logits(n, c, 5));
+        let (gl, cl) = both(b, &[n], &ids(n, c, 6));
+        let (loss, grad) = read_loss(b, &b.softmax_cross_entropy(&gz, &gl).unwrap()).await;
+        let want = cpu.softmax_cross_entropy(&cz, &cl).unwrap();
+        assert_close("softmax_cross_entropy loss", &loss, &host(&want.loss), 1e-5);
+        assert_scaled("softmax_cross_entropy grad", &grad, &host(&want.grad), 1e-5);
+    }
+
     async fn bad_labels_and_shapes_are_refused_as_on_the_cpu(b: &WebGpuBackend) {
         let cpu = CpuBackend::new();
         let (gs, cs) = both(b, &[3, 4], &values(12, 1));
