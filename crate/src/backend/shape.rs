@@ -59,3 +59,36 @@ pub(crate) fn bias_dim(op: &'static str, x: &Tensor, bias: &Tensor) -> Result<us
     }
     Ok(n)
 }
+
+/// `t` as `(rows, n)` rows of its last axis `n` (rank >= 1; no rows when `n`
+/// is 0): the layout of softmax and its gradient.
+pub(crate) fn last_axis_rows(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    let n = last_dim(op, t)?;
+    Ok((t.len().checked_div(n).unwrap_or(0), n))
+}
+
+/// `(n, classes)` of `scores [n, classes]` scored against `n` class ids in
+/// `labels` (any shape).
+pub(crate) fn class_dims(
+    op: &'static str,
+    scores: &Tensor,
+    labels: &Tensor,
+) -> Result<(usize, usize)> {
+    let (n, c) = match *scores.shape() {
+        [n, c] => (n, c),
+        _ => return Err(Error::shape(op, "scores as [n, classes]", scores.shape())),
+    };
+    if labels.len() != n {
+        return Err(Error::shape(op, format!("{n} labels"), labels.shape()));
+    }
+    Ok((n, c))
+}
+
+/// Fails unless `pred` and `target` have the same number of elements
+/// (elementwise losses and metrics compare them flat); returns it.
+pub(crate) fn same_len(op: &'static str, pred: &Tensor, target: &Tensor) -> Result<usize> {
+    if pred.len() != target.len() {
+        return Err(Error::shape(op, pred.shape(), target.shape()));
+    }
+    Ok(pred.len())
+}

@@ -3,6 +3,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::{host, host_mut, same_shape, Real};
+use crate::backend::shape::last_axis_rows;
 use crate::error::{Error, Result};
 use crate::rng::counter_uniform;
 use crate::tensor::{numel, Tensor};
@@ -61,11 +62,7 @@ pub fn relu_backward<T: Real>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
 
 /// Views `t` as `[rows, last]`.
 fn rows_of<'a, T: Real>(op: &'static str, t: &'a Tensor) -> Result<ArrayView2<'a, T>> {
-    let n = *t
-        .shape()
-        .last()
-        .ok_or_else(|| Error::shape(op, "a tensor of rank >= 1", t.shape()))?;
-    let rows = t.len().checked_div(n).unwrap_or(0);
+    let (rows, n) = last_axis_rows(op, t)?;
     ArrayView2::from_shape((rows, n), host::<T>(t, op)?)
         .map_err(|e| Error::invalid(op, e.to_string()))
 }

@@ -1,25 +1,21 @@
 //! Losses (batch means with gradients) and metric reductions.
 
 use super::{host, indices, Real};
+use crate::backend::shape::{class_dims, same_len};
 use crate::backend::LossOutput;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// Keras' `epsilon()`, the clip applied to probabilities.
-const PROB_EPS: f64 = 1e-7;
+/// Keras' `epsilon()`, the clip applied to probabilities (shared with the
+/// WebGPU backend, which passes the same `f32` bounds to its kernel).
+pub(crate) const PROB_EPS: f64 = 1e-7;
 
 fn class_rows<'a, T: Real>(
     op: &'static str,
     scores: &'a Tensor,
     labels: &Tensor,
 ) -> Result<(usize, usize, &'a [T], Vec<usize>)> {
-    let (n, c) = match *scores.shape() {
-        [n, c] => (n, c),
-        _ => return Err(Error::shape(op, "scores as [n, classes]", scores.shape())),
-    };
-    if labels.len() != n {
-        return Err(Error::shape(op, format!("{n} labels"), labels.shape()));
-    }
+    let (n, c) = class_dims(op, scores, labels)?;
     let sv = host::<T>(scores, op)?;
     let idx = indices(host::<T>(labels, op)?, c, op)?;
     Ok((n, c, sv, idx))
@@ -81,9 +77,7 @@ fn paired<'a, T: Real>(
     pred: &'a Tensor,
     target: &'a Tensor,
 ) -> Result<(&'a [T], &'a [T])> {
-    if pred.len() != target.len() {
-        return Err(Error::shape(op, pred.shape(), target.shape()));
-    }
+    same_len(op, pred, target)?;
     Ok((host::<T>(pred, op)?, host::<T>(target, op)?))
 }
 

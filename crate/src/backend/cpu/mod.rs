@@ -14,6 +14,7 @@ mod loss;
 mod optim;
 mod real;
 
+pub(crate) use loss::PROB_EPS;
 pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};

@@ -8,6 +8,10 @@
 //   relu_backward:          y, dy -> out         params: n
 //   add_bias:               x, bias -> out       params: n, cols
 //   sum_leading:            dy -> out [cols]     params: n, cols (16 x 16 grid)
+//   broadcast_rows:         v [1, cols] -> out   params: n (output elements), cols
+//   scale_rows:             x, s [rows] -> out   params: n (elements of x), cols
+//   row_dot:                a, b -> out [rows]   params: n = rows, cols
+// (dropout masks are in dropout.wgsl: they need more parameters.)
 
 struct Params {
     // Elements of the (first) input.
@@ -106,4 +110,47 @@ fn sum_leading(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
         ry[col] = t;
     }
+}
+
+// broadcast_rows: ry[i] = rx[i % cols] (rx = v [1, cols], n = rows * cols).
+@compute @workgroup_size(256)
+fn broadcast_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    ry[i] = rx[i % p.cols];
+}
+
+// scale_rows: a = x [rows, cols], b = s [rows]; out = x scaled row by row.
+@compute @workgroup_size(256)
+fn scale_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] * b[i / p.cols];
+}
+
+// row_dot: out[r] = dot(a[r, ..], b[r, ..]) for r < n rows of cols, one
+// thread per row, in the CPU's order (cpu/embed.rs `dot`): eight interleaved
+// partial sums (lane l takes columns l, l + 8, ..), the quads
+// acc[l] + acc[l + 4], then ((q0 + q2) + (q1 + q3)) + tail.
+@compute @workgroup_size(256)
+fn row_dot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(gid, nwg);
+    if (r >= p.n) { return; }
+    let k = p.cols;
+    let base = r * k;
+    let split = k / 8u * 8u;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var j = base; j < base + split; j += 8u) {
+        lo += vec4<f32>(a[j], a[j + 1u], a[j + 2u], a[j + 3u])
+            * vec4<f32>(b[j], b[j + 1u], b[j + 2u], b[j + 3u]);
+        hi += vec4<f32>(a[j + 4u], a[j + 5u], a[j + 6u], a[j + 7u])
+            * vec4<f32>(b[j + 4u], b[j + 5u], b[j + 6u], b[j + 7u]);
+    }
+    var tail = 0.0;
+    for (var j = base + split; j < base + k; j++) {
+        tail += a[j] * b[j];
+    }
+    let q = lo + hi;
+    out[r] = ((q.x + q.z) + (q.y + q.w)) + tail;
 }

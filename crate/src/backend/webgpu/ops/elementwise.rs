@@ -1,14 +1,15 @@
-//! Elementwise operations, bias, broadcasting, row products and dropout masks
-//! (`kernels/elementwise.wgsl`).
+//! Elementwise operations, bias, broadcasting, row products
+//! (`kernels/elementwise.wgsl`) and dropout masks (`kernels/dropout.wgsl`).
 
-use super::{not_yet, word};
-use crate::backend::shape::{bias_dim, last_dim, same_shape};
+use super::{bits, word};
+use crate::backend::shape::{bias_dim, dims2, last_dim, same_shape};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{numel, Tensor};
 
 const SOURCE: &str = include_str!("../kernels/elementwise.wgsl");
+const DROPOUT: &str = include_str!("../kernels/dropout.wgsl");
 
 pub(crate) const KERNELS: &[Kernel] = &[
     Kernel::entry(SOURCE, "add"),
@@ -18,6 +19,10 @@ pub(crate) const KERNELS: &[Kernel] = &[
     Kernel::entry(SOURCE, "add_assign"),
     Kernel::entry(SOURCE, "add_bias"),
     Kernel::entry(SOURCE, "sum_leading"),
+    Kernel::entry(SOURCE, "broadcast_rows"),
+    Kernel::entry(SOURCE, "scale_rows"),
+    Kernel::entry(SOURCE, "row_dot"),
+    Kernel::entry(DROPOUT, "dropout_mask"),
 ];
 
 /// `out = kernel(a, b)` over equal shapes.
@@ -109,21 +114,100 @@ pub(crate) fn sum_leading(b: &WebGpuBackend, dy: &Tensor) -> Result<Tensor> {
     )?;
     Ok(out)
 }
+/// Inverted-dropout mask, bit for bit the CPU's: the kernel reproduces
+/// [`crate::rng::counter_uniform`] from the seed's two `u32` halves.
 pub(crate) fn dropout_mask(
-    _b: &WebGpuBackend,
-    _shape: &[usize],
-    _rate: f32,
-    _seed: u64,
-    _stream: u32,
+    b: &WebGpuBackend,
+    shape: &[usize],
+    rate: f32,
+    seed: u64,
+    stream: u32,
 ) -> Result<Tensor> {
-    not_yet("webgpu dropout_mask")
+    const OP: &str = "dropout_mask";
+    if !(0.0..1.0).contains(&rate) {
+        return Err(Error::invalid(OP, format!("rate {rate} is not in [0, 1)")));
+    }
+    let n = numel(shape);
+    if n > u32::MAX as usize {
+        return Err(Error::invalid(
+            OP,
+            format!("{n} elements exceed the u32 counter"),
+        ));
+    }
+    // As the CPU computes it (in f64, rounded once to f32).
+    let keep = (1.0 / (1.0 - rate as f64)) as f32;
+    let out = b.alloc(OP, shape)?;
+    b.dispatch_1d(
+        OP,
+        "dropout_mask",
+        &[
+            word(OP, n)?,
+            seed as u32,
+            (seed >> 32) as u32,
+            stream,
+            bits(keep),
+            bits(rate),
+        ],
+        &[b.buf(OP, &out)?],
+        n,
+    )?;
+    Ok(out)
 }
-pub(crate) fn broadcast_rows(_b: &WebGpuBackend, _v: &Tensor, _n: usize) -> Result<Tensor> {
-    not_yet("webgpu broadcast_rows")
+
+/// `v [1, k]` repeated into `[n, k]`.
+pub(crate) fn broadcast_rows(b: &WebGpuBackend, v: &Tensor, n: usize) -> Result<Tensor> {
+    const OP: &str = "broadcast_rows";
+    let (one, k) = dims2(OP, v)?;
+    if one != 1 {
+        return Err(Error::shape(OP, "[1, k]", v.shape()));
+    }
+    let len = n
+        .checked_mul(k)
+        .ok_or_else(|| Error::invalid(OP, format!("[{n}, {k}] overflows usize")))?;
+    let vb = b.buf(OP, v)?;
+    let out = b.alloc(OP, &[n, k])?;
+    b.dispatch_1d(
+        OP,
+        "broadcast_rows",
+        &[word(OP, len)?, word(OP, k)?],
+        &[vb, b.buf(OP, &out)?],
+        len,
+    )?;
+    Ok(out)
 }
-pub(crate) fn row_dot(_b: &WebGpuBackend, _a: &Tensor, _x: &Tensor) -> Result<Tensor> {
-    not_yet("webgpu row_dot")
+
+/// Row-wise dot product `[n, 1]`, one thread per row.
+pub(crate) fn row_dot(b: &WebGpuBackend, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    const OP: &str = "row_dot";
+    same_shape(OP, x, y)?;
+    let (n, k) = dims2(OP, x)?;
+    let (xb, yb) = (b.buf(OP, x)?, b.buf(OP, y)?);
+    let out = b.alloc(OP, &[n, 1])?;
+    b.dispatch_1d(
+        OP,
+        "row_dot",
+        &[word(OP, n)?, word(OP, k)?],
+        &[xb, yb, b.buf(OP, &out)?],
+        n,
+    )?;
+    Ok(out)
 }
-pub(crate) fn scale_rows(_b: &WebGpuBackend, _a: &Tensor, _s: &Tensor) -> Result<Tensor> {
-    not_yet("webgpu scale_rows")
+
+/// Row `i` of `x [n, k]` times `s[i]`.
+pub(crate) fn scale_rows(b: &WebGpuBackend, x: &Tensor, s: &Tensor) -> Result<Tensor> {
+    const OP: &str = "scale_rows";
+    let (n, k) = dims2(OP, x)?;
+    if s.len() != n {
+        return Err(Error::shape(OP, format!("{n} scales"), s.shape()));
+    }
+    let (xb, sb) = (b.buf(OP, x)?, b.buf(OP, s)?);
+    let out = b.alloc(OP, x.shape())?;
+    b.dispatch_1d(
+        OP,
+        "scale_rows",
+        &[word(OP, x.len())?, word(OP, k)?],
+        &[xb, sb, b.buf(OP, &out)?],
+        x.len(),
+    )?;
+    Ok(out)
 }
