@@ -5,9 +5,11 @@
 #    the wasm32-unknown-unknown target, clippy and rustfmt, wasm-bindgen-cli at
 #    the version of `wasm-bindgen` pinned in Cargo.lock, Mesa's Vulkan drivers
 #    (llvmpipe, for the native WebGPU tests; apt-get, as root or via sudo),
+#    Chromium and chromedriver (for the wasm32 WebGPU tests; apt-get too),
 #    and a Node.js check.
-# 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32),
-#    rustdoc, native tests, wasm32 tests in Node.js, Node-side JS tests.
+# 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32
+#    library and tests), rustdoc, native tests, wasm32 tests in Node.js,
+#    wasm32 WebGPU tests in headless Chromium, Node-side JS tests.
 #
 # Every step prints a header and its elapsed time; a summary table closes the
 # run. On the first failure the script stops and exits non-zero, naming the step.
@@ -146,6 +148,27 @@ ensure_vulkan_driver() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers
 }
 
+# Headless Chromium and its WebDriver: the wasm32 WebGPU tests (the test
+# files that call `wasm_bindgen_test_configure!(run_in_browser)`) run in it,
+# on Chromium's own WebGPU (Dawn on SwiftShader, a CPU Vulkan: no GPU needed).
+# wasm-bindgen-test-runner drives it through chromedriver (CHROMEDRIVER, set
+# in wasm_browser_tests). Debian's packages, so the two share a version.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    echo "chromium, chromium-driver: present"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get: install Chromium and a matching chromedriver at /usr/bin/chromium and /usr/bin/chromedriver yourself" >&2
+    return 1
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "chromium, chromium-driver: installing"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+}
+
 # Node.js runs the wasm32 tests (via wasm-bindgen-test-runner) and the JS tests
 # (`node --test` needs Node >= 18).
 check_node() {
@@ -167,6 +190,9 @@ show_versions() {
   cargo --version
   wasm-bindgen --version
   node --version
+  # Debian's wrapper script prints a harmless shell warning on some machines.
+  chromium --version 2>/dev/null
+  chromedriver --version
 }
 
 # ---------------------------------------------------------------------------
@@ -188,6 +214,62 @@ node_tests() {
   node --test "${files[@]}"
 }
 
+# The wasm32 test files that run in a browser: those in crate/tests that call
+# `wasm_bindgen_test_configure!(run_in_browser)`, as `--test NAME` arguments.
+browser_test_args() {
+  local f
+  for f in crate/tests/*.rs; do
+    if grep -Eq '^\s*(wasm_bindgen_test::)?wasm_bindgen_test_configure!\(\s*run_in_browser' "$f"; then
+      printf -- '--test\n%s\n' "$(basename "$f" .rs)"
+    fi
+  done
+}
+
+# wasm32 in Node.js: the library's own #[wasm_bindgen_test]s and the
+# integration tests in crate/tests/*.rs. The binary target is left out: it is
+# the native CLI. (Plain #[test]s do not run here.) WASM_BINDGEN_TEST_ONLY_NODE
+# makes the runner skip, with a message, the browser test files, which the next
+# step runs (they still compile here, so that step only links and runs them).
+wasm_node_tests() {
+  WASM_BINDGEN_TEST_ONLY_NODE=1 cargo test -p fedwasm --target "$wasm_target" --lib --test '*'
+}
+
+# wasm32 in headless Chromium with WebGPU: the browser test files (see
+# browser_test_args; crate/tests/browser_webgpu.rs so far), on Chromium's
+# SwiftShader adapter. wasm-bindgen-test-runner starts chromedriver
+# (CHROMEDRIVER), which starts Chromium with the capabilities in
+# crate/webdriver.json (WASM_BINDGEN_TEST_WEBDRIVER_JSON; by default the runner
+# reads ./webdriver.json, and cargo runs tests in crate/, so a plain
+# `cargo test --target wasm32-unknown-unknown --test browser_webgpu` with
+# CHROMEDRIVER set finds it too). Its flags:
+#   --headless=new               no display: Chromium's full headless mode;
+#   --no-sandbox                 CI runs as root, where Chromium refuses to
+#                                start with its sandbox;
+#   --enable-unsafe-webgpu       WebGPU where Chromium leaves it off (Linux
+#                                without a supported GPU), including the
+#                                SwiftShader fallback adapter: without the
+#                                flag requestAdapter() gives null here;
+#   --disable-background-networking --disable-component-update --disable-sync
+#   --no-first-run --disable-quic
+#                                no update checks, component downloads, sync or
+#                                first-run work: CI machines may have no
+#                                internet, and those requests would only stall.
+# Failing, never skipping: no driver or browser fails the runner, no WebGPU
+# adapter fails every test (see the test file). WASM_BINDGEN_TEST_TIMEOUT
+# bounds the whole test binary (default 20 s; it takes 12-20 s on 2 cores).
+wasm_browser_tests() {
+  local args=()
+  mapfile -t args < <(browser_test_args)
+  if [[ ${#args[@]} -eq 0 ]]; then
+    echo "no browser test files (run_in_browser) in crate/tests" >&2
+    return 1
+  fi
+  CHROMEDRIVER=/usr/bin/chromedriver \
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crate/webdriver.json" \
+    WASM_BINDGEN_TEST_TIMEOUT=240 \
+    cargo test -p fedwasm --target "$wasm_target" "${args[@]}"
+}
+
 # The README's main job (one epoch) and every example: what users run first.
 examples_and_main_job() {
   cargo run -q -p fedwasm -- train --epochs 1
@@ -203,19 +285,19 @@ run_step "setup: rustup target $wasm_target" ensure_wasm_target
 run_step "setup: clippy + rustfmt" ensure_components
 run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen_cli
 run_step "setup: Mesa Vulkan drivers (llvmpipe)" ensure_vulkan_driver
+run_step "setup: Chromium + chromedriver" ensure_chromium
 run_step "setup: node" check_node
 run_step "versions" show_versions
 
 run_step "cargo fmt --all --check" cargo fmt --all --check
 run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -- -D warnings
-run_step "clippy (wasm32, lib)" cargo clippy --workspace --target "$wasm_target" --lib -- -D warnings
+# wasm32 tests too: crate/tests/browser_webgpu.rs compiles for wasm32 only.
+run_step "clippy (wasm32, lib + tests)" cargo clippy --workspace --target "$wasm_target" --lib --tests -- -D warnings
 run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm
 run_step "native tests" cargo test --workspace
 run_step "main job and examples" examples_and_main_job
-# wasm32: the library's own #[wasm_bindgen_test]s and the integration tests in
-# crate/tests/*.rs, run in Node.js by wasm-bindgen-test-runner. The binary
-# target is left out: it is the native CLI. (Plain #[test]s do not run here.)
-run_step "wasm32 tests (Node.js)" cargo test -p fedwasm --target "$wasm_target" --lib --test '*'
+run_step "wasm32 tests (Node.js)" wasm_node_tests
+run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests
 run_step "Node JS tests (tests/node)" node_tests
 
 print_summary

@@ -5,17 +5,21 @@
 //!   capabilities (so no f64, no i64, no f32 atomics): no GPU needed.
 //! * The GEMM against an f64 triple loop for every `m, n, k` in 1..=12 and
 //!   every transpose pair, plus shapes that break tiled kernels: 17x257x33
-//!   (m x k x n: k spans 17 k-tiles, n crosses a 64-column tile), 266x265x1
+//!   (m x k x n: k spans 17 k-tiles, n crosses a 64-column tile), 266x1x265
 //!   (depth 1, partial tiles on both edges), 130x70x131 (17,030 outputs over
-//!   9 workgroups) and zero dimensions.
+//!   9 workgroups) and zero dimensions. The cases and the reference are in
+//!   `common/gemm.rs`, shared with the browser tests (`browser_webgpu.rs`).
 //! * GPU errors come back as the crate's `Error::Gpu`, not panics.
 //!
 //! No adapter is a failure with a clear message, never a silent pass.
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::path::Path;
 
+use common::gemm::{self, Case, MODES};
 use fedwasm::backend::webgpu::{matmul_many, matmul_tensors, GpuContext, MatmulDims, MatmulJob};
 use fedwasm::{Error, Tensor};
 
@@ -107,38 +111,19 @@ fn naga_rejects_f64_i64_and_f32_atomics() {
 // GEMM against an f64 reference
 // ---------------------------------------------------------------------------
 
-fn values(len: usize, seed: usize) -> Vec<f32> {
-    (0..len)
-        .map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.0) - 1.0)
-        .collect()
-}
-
-struct Case {
-    dims: MatmulDims,
-    a: Vec<f32>,
-    b: Vec<f32>,
-}
-
-fn case(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Case {
-    Case {
-        dims: MatmulDims { m, k, n, ta, tb },
-        a: values(m * k, m + 3 * k),
-        b: values(k * n, n + 5 * k + 1),
-    }
-}
-
-const MODES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
-
-/// Runs `cases` in one submission and checks each element against an f64
-/// loop: `|gpu - ref| <= 2.5e-7 * k * sum_p |a_ip b_pj|`, the f32 dot-product
-/// error bound `k u sum|terms|` (u = 2^-24) with 4x slack (2.5e-6 at k = 10,
-/// 6.4e-5 at k = 257). A term lost or doubled costs about `sum|terms| / k`,
-/// far above it; zero-depth products must be exactly 0.
+/// Runs `cases` in one submission and checks each against the f64 reference
+/// (`common::gemm::check`: the f32 dot-product error bound).
 fn check(ctx: &GpuContext, cases: &[Case]) {
     let jobs: Vec<MatmulJob> = cases
         .iter()
         .map(|c| MatmulJob {
-            dims: c.dims,
+            dims: MatmulDims {
+                m: c.m,
+                k: c.k,
+                n: c.n,
+                ta: c.ta,
+                tb: c.tb,
+            },
             a: &c.a,
             b: &c.b,
         })
@@ -146,26 +131,7 @@ fn check(ctx: &GpuContext, cases: &[Case]) {
     let results = pollster::block_on(matmul_many(ctx, &jobs)).unwrap();
     assert_eq!(results.len(), cases.len());
     for (c, got) in cases.iter().zip(&results) {
-        let MatmulDims { m, k, n, ta, tb } = c.dims;
-        assert_eq!(got.len(), m * n, "{:?}", c.dims);
-        for i in 0..m {
-            for j in 0..n {
-                let (mut want, mut scale) = (0.0f64, 0.0f64);
-                for p in 0..k {
-                    let x = if ta { c.a[p * m + i] } else { c.a[i * k + p] } as f64;
-                    let y = if tb { c.b[j * k + p] } else { c.b[p * n + j] } as f64;
-                    want += x * y;
-                    scale += (x * y).abs();
-                }
-                let g = got[i * n + j] as f64;
-                let tol = 2.5e-7 * k as f64 * scale;
-                assert!(
-                    (g - want).abs() <= tol,
-                    "{:?}: c[{i}, {j}] = {g}, want {want} (tolerance {tol:e})",
-                    c.dims
-                );
-            }
-        }
+        gemm::check(c, got);
     }
 }
 
@@ -174,29 +140,14 @@ fn matmul_matches_f64_for_every_small_shape_and_transpose() {
     let ctx = gpu();
     for (ta, tb) in MODES {
         // 1,728 GEMMs per submission: llvmpipe is slow to submit, not to compute.
-        let cases: Vec<Case> = (1..=12)
-            .flat_map(|m| (1..=12).flat_map(move |k| (1..=12).map(move |n| (m, k, n))))
-            .map(|(m, k, n)| case(m, k, n, ta, tb))
-            .collect();
-        check(&ctx, &cases);
+        check(&ctx, &gemm::every_small_shape(ta, tb));
     }
 }
 
 #[test]
 fn matmul_matches_f64_at_shapes_that_break_tiles() {
     let ctx = gpu();
-    let mut cases = Vec::new();
-    for (ta, tb) in MODES {
-        cases.push(case(17, 257, 33, ta, tb));
-        cases.push(case(266, 1, 265, ta, tb));
-        cases.push(case(130, 70, 131, ta, tb)); // 17,030 outputs, 3 x 3 workgroups
-        cases.push(case(65, 16, 64, ta, tb)); // exactly one k-tile; one row past a tile
-        cases.push(case(3, 0, 4, ta, tb)); // k = 0: all zeros
-        cases.push(case(0, 5, 4, ta, tb)); // empty result
-        cases.push(case(4, 5, 0, ta, tb));
-    }
-    assert!(cases.iter().any(|c| c.dims.m * c.dims.n > 10_000));
-    check(&ctx, &cases);
+    check(&ctx, &gemm::tile_breaking_shapes());
 }
 
 #[test]
@@ -261,7 +212,7 @@ fn gpu_errors_become_crate_errors_and_the_device_stays_usable() {
 
     // Both were caught by scopes, so the device still works.
     ctx.check("after the errors").unwrap();
-    check(&ctx, &[case(5, 7, 3, false, false)]);
+    check(&ctx, &[gemm::case(5, 7, 3, false, false)]);
     pollster::block_on(ctx.wait("wait")).unwrap();
 }
 

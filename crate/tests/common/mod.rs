@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests (`mod common;` in each test file).
 #![allow(dead_code)] // each test file uses some of them
 
+pub mod gemm;
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
