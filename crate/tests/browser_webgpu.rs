@@ -39,11 +39,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn gpu() -> GpuContext {
     match GpuContext::new().await {
         Ok(ctx) => {
-            console_log!(
-                "WebGPU adapter: {}; the browser says {}",
-                ctx.adapter(),
-                browser_adapter_info().await
-            );
+            console_log!("WebGPU adapter: {}", ctx.adapter());
+            assert!(!ctx.adapter().name.is_empty(), "the adapter is named");
             ctx
         }
         Err(e) => panic!(
@@ -51,36 +48,6 @@ async fn gpu() -> GpuContext {
              Run them through `bash tests/run.sh`, which starts Chromium with \
              --enable-unsafe-webgpu (crate/webdriver.json)."
         ),
-    }
-}
-
-/// The browser's own `GPUAdapterInfo` vendor and architecture, for the log:
-/// wgpu takes the adapter name from its `description`, which Chromium leaves
-/// empty (for SwiftShader: vendor "google", architecture "swiftshader").
-async fn browser_adapter_info() -> String {
-    use wasm_bindgen::{JsCast, JsValue};
-    fn get(v: &JsValue, key: &str) -> JsValue {
-        js_sys::Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    }
-    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
-    let Ok(request) = get(&gpu, "requestAdapter").dyn_into::<js_sys::Function>() else {
-        return "navigator.gpu.requestAdapter is missing".into();
-    };
-    let adapter = match request.call0(&gpu).map(js_sys::Promise::from) {
-        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await,
-        Err(e) => Err(e),
-    };
-    match adapter {
-        Ok(a) if !a.is_null() => {
-            let info = get(&a, "info");
-            format!(
-                "vendor {:?}, architecture {:?}",
-                get(&info, "vendor").as_string().unwrap_or_default(),
-                get(&info, "architecture").as_string().unwrap_or_default()
-            )
-        }
-        Ok(_) => "requestAdapter() gave null".into(),
-        Err(e) => format!("requestAdapter() failed: {e:?}"),
     }
 }
 

@@ -110,11 +110,17 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, message| {
             record(&slot, format!("{reason:?}: {message}"));
         });
+        #[allow(unused_mut)] // reassigned in wasm only
+        let mut name = info.name;
+        #[cfg(target_arch = "wasm32")]
+        if name.is_empty() {
+            name = browser_adapter_name().await;
+        }
         Ok(GpuContext {
             device,
             queue,
             adapter: AdapterSummary {
-                name: info.name,
+                name,
                 backend: info.backend.to_string(),
                 device_type: format!("{:?}", info.device_type),
                 driver: format!("{} {}", info.driver, info.driver_info)
@@ -278,5 +284,39 @@ pub(crate) fn describe(e: &wgpu::Error) -> String {
         wgpu::Error::OutOfMemory { .. } => "out of GPU memory".into(),
         wgpu::Error::Validation { description, .. } => format!("validation error: {description}"),
         wgpu::Error::Internal { description, .. } => format!("internal error: {description}"),
+    }
+}
+
+/// The browser's own name for its adapter, `"<vendor> <architecture>"` of
+/// `GPUAdapterInfo` (`"google swiftshader"` for Chromium's software
+/// adapter): wgpu takes the name from `description`, which Chromium leaves
+/// empty. Asks `navigator.gpu` for an adapter again, only for its info.
+#[cfg(target_arch = "wasm32")]
+async fn browser_adapter_name() -> String {
+    use wasm_bindgen::{JsCast, JsValue};
+    fn get(v: &JsValue, key: &str) -> JsValue {
+        js_sys::Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    }
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
+    let Ok(request) = get(&gpu, "requestAdapter").dyn_into::<js_sys::Function>() else {
+        return "unnamed WebGPU adapter".into();
+    };
+    let adapter = match request.call0(&gpu).map(js_sys::Promise::from) {
+        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    };
+    let info = match adapter {
+        Ok(a) if !a.is_null() && !a.is_undefined() => get(&a, "info"),
+        _ => return "unnamed WebGPU adapter".into(),
+    };
+    let parts: Vec<String> = ["vendor", "architecture", "device"]
+        .iter()
+        .filter_map(|k| get(&info, k).as_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if parts.is_empty() {
+        "unnamed WebGPU adapter".into()
+    } else {
+        parts.join(" ")
     }
 }
