@@ -90,7 +90,14 @@ fn slots(b: &WebGpuBackend, rule: &UpdateRule, shape: &[usize]) -> (Vec<Tensor>,
 }
 
 /// Reads `var` and the slots of both backends and compares them.
-async fn compare(b: &WebGpuBackend, what: &str, gv: &Tensor, gs: &[Tensor], cv: &Tensor, cs: &[Tensor]) {
+async fn compare(
+    b: &WebGpuBackend,
+    what: &str,
+    gv: &Tensor,
+    gs: &[Tensor],
+    cv: &Tensor,
+    cs: &[Tensor],
+) {
     let mut ts = vec![gv];
     ts.extend(gs);
     let got = b.read_many(&ts).await.unwrap();
