@@ -1,7 +1,11 @@
 //! Shape checks that every backend makes the same way, so that a CPU and a
 //! GPU backend reject the same operands with the same message.
 
+use crate::backend::cpu::Real;
 use crate::error::{Error, Result};
+use crate::gradient::RowGradient;
+use crate::optim::validate::{check_learning_rate, optimizer_error};
+use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
 
 /// `t` as `(rows, cols)`, or [`Error::Shape`] naming `op`.
@@ -91,4 +95,109 @@ pub(crate) fn same_len(op: &'static str, pred: &Tensor, target: &Tensor) -> Resu
         return Err(Error::shape(op, pred.shape(), target.shape()));
     }
     Ok(pred.len())
+}
+
+/// `t [.., k]` as `(rows, k)`: `k` is the last axis, `rows` the product of
+/// the others (the per-lookup gradients of an embedding).
+pub(crate) fn rows_of(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    match t.shape().split_last() {
+        Some((&k, lead)) => Ok((lead.iter().product(), k)),
+        None => Err(Error::shape(op, "a tensor [.., k]", t.shape())),
+    }
+}
+
+/// Reads class ids / embedding ids stored as floats, checking each is a whole
+/// number in `0..limit`.
+pub(crate) fn indices<T: Real>(ids: &[T], limit: usize, op: &'static str) -> Result<Vec<usize>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, &v)| index(v, i, limit, op))
+        .collect()
+}
+
+/// One id of [`indices`]: `v` (at `position`) as a whole number in `0..limit`.
+pub(crate) fn index<T: Real>(
+    v: T,
+    position: usize,
+    limit: usize,
+    op: &'static str,
+) -> Result<usize> {
+    let f = v.to_f64().unwrap_or(f64::NAN);
+    if f.fract() != 0.0 || f < 0.0 || f >= limit as f64 {
+        Err(Error::invalid(
+            op,
+            format!("id {f} at position {position} is not a whole number in 0..{limit}"),
+        ))
+    } else {
+        Ok(f as usize)
+    }
+}
+
+/// The checks of [`crate::backend::Backend::optimizer_step`], before
+/// anything is written: valid hyper-parameters and learning rate, a 1-based
+/// `step`, `rule.slot_inits().len()` slots, and `grad` and every slot shaped
+/// like `var` ([`Error::Optimizer`], then [`Error::Shape`]).
+pub(crate) fn optimizer_step_checks(
+    rule: &UpdateRule,
+    step: u64,
+    lr: f32,
+    var: &Tensor,
+    grad: &Tensor,
+    slots: &[Tensor],
+) -> Result<()> {
+    const OP: &str = "optimizer_step";
+    rule_checks(rule, step, lr, slots.len())?;
+    same_shape(OP, var, grad)?;
+    for slot in slots {
+        same_shape(OP, var, slot)?;
+    }
+    Ok(())
+}
+
+/// The checks of [`crate::backend::Backend::optimizer_step_rows`]: those of
+/// [`optimizer_step_checks`], a rule that is
+/// [`UpdateRule::sparse_exact`] ([`Error::Optimizer`] otherwise), and `var`
+/// (and every slot) shaped like the gradient's table.
+pub(crate) fn optimizer_step_rows_checks(
+    rule: &UpdateRule,
+    step: u64,
+    lr: f32,
+    var: &Tensor,
+    grad: &RowGradient,
+    slots: &[Tensor],
+) -> Result<()> {
+    const OP: &str = "optimizer_step_rows";
+    rule_checks(rule, step, lr, slots.len())?;
+    if !rule.sparse_exact() {
+        return Err(optimizer_error(
+            rule.name(),
+            "this rule changes rows without a gradient too; densify the gradient \
+             (RowGradient::to_dense) and use optimizer_step",
+        ));
+    }
+    if var.shape() != grad.shape() {
+        return Err(Error::shape(OP, grad.shape(), var.shape()));
+    }
+    for slot in slots {
+        same_shape(OP, var, slot)?;
+    }
+    Ok(())
+}
+
+/// The rule, learning rate, step and slot count checks common to both steps.
+fn rule_checks(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Result<()> {
+    let name = rule.name();
+    rule.validate()?;
+    check_learning_rate(name, lr)?;
+    if step == 0 {
+        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
+    }
+    let expected = rule.slot_inits().len();
+    if num_slots != expected {
+        return Err(optimizer_error(
+            name,
+            format!("expects {expected} slot(s) per variable, got {num_slots}"),
+        ));
+    }
+    Ok(())
 }

@@ -1,18 +1,10 @@
 //! Embedding lookups and row-wise products.
 
 use super::{host, index, indices, same_shape, Real};
-use crate::backend::shape::dims2;
+use crate::backend::shape::{dims2, rows_of};
 use crate::error::{Error, Result};
 use crate::gradient::{RowGradient, RowSegments};
 use crate::tensor::Tensor;
-
-/// `dy [.., k]` as `(rows, k)`: `k` is the last axis, `rows` the product of the others.
-fn rows_of(op: &'static str, dy: &Tensor) -> Result<(usize, usize)> {
-    match dy.shape().split_last() {
-        Some((&k, lead)) => Ok((lead.iter().product(), k)),
-        None => Err(Error::shape(op, "a tensor [.., k]", dy.shape())),
-    }
-}
 
 /// Rows `ids` (any shape, read flat) of `table [v, k]`: `[ids.len(), k]`.
 pub fn gather_rows<T: Real>(table: &Tensor, ids: &Tensor) -> Result<Tensor> {

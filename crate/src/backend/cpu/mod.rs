@@ -15,10 +15,11 @@ mod optim;
 mod real;
 
 pub(crate) use loss::PROB_EPS;
+pub(crate) use optim::bias_corrected;
 pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};
-pub(crate) use crate::backend::shape::same_shape;
+pub(crate) use crate::backend::shape::{index, indices, same_shape};
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
@@ -77,33 +78,6 @@ pub(crate) fn host_mut<'a, T: Real>(t: &'a mut Tensor, op: &'static str) -> Resu
     // without copying it on every (successful) call.
     host::<T>(t, op)?;
     Ok(T::slice_mut(t).expect("the precision was just checked"))
-}
-
-/// Reads class ids / embedding ids stored as floats, checking each is a whole
-/// number in `0..limit`.
-pub(crate) fn indices<T: Real>(ids: &[T], limit: usize, op: &'static str) -> Result<Vec<usize>> {
-    ids.iter()
-        .enumerate()
-        .map(|(i, &v)| index(v, i, limit, op))
-        .collect()
-}
-
-/// One id of [`indices`]: `v` (at `position`) as a whole number in `0..limit`.
-pub(crate) fn index<T: Real>(
-    v: T,
-    position: usize,
-    limit: usize,
-    op: &'static str,
-) -> Result<usize> {
-    let f = v.to_f64().unwrap_or(f64::NAN);
-    if f.fract() != 0.0 || f < 0.0 || f >= limit as f64 {
-        Err(Error::invalid(
-            op,
-            format!("id {f} at position {position} is not a whole number in 0..{limit}"),
-        ))
-    } else {
-        Ok(f as usize)
-    }
 }
 
 /// Runs `$body` with `$T` bound to the element type of tensor `$t`.

@@ -13,10 +13,11 @@
 //! Hyper-parameters (`f32`) are converted to `T` before use, and the bias
 //! correction of Adam and Yogi is computed in `T` too.
 
-use super::{host, host_mut, same_shape, Real};
+use super::{host, host_mut, Real};
+use crate::backend::shape::{optimizer_step_checks, optimizer_step_rows_checks};
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
-use crate::optim::validate::{check_learning_rate, optimizer_error};
+use crate::optim::validate::optimizer_error;
 use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
 
@@ -41,11 +42,7 @@ pub fn step<T: Real>(
     grad: &Tensor,
     slots: &mut [Tensor],
 ) -> Result<()> {
-    check(rule, step, lr, slots.len())?;
-    same_shape(OP, var, grad)?;
-    for slot in slots.iter() {
-        same_shape(OP, var, slot)?;
-    }
+    optimizer_step_checks(rule, step, lr, var, grad, slots)?;
 
     let g = host::<T>(grad, OP)?;
     let w = host_mut::<T>(var, OP)?;
@@ -127,24 +124,6 @@ pub fn step<T: Real>(
     Ok(())
 }
 
-/// The checks common to [`step`] and [`step_rows`].
-fn check(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Result<()> {
-    let name = rule.name();
-    rule.validate()?;
-    check_learning_rate(name, lr)?;
-    if step == 0 {
-        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
-    }
-    let expected = rule.slot_inits().len();
-    if num_slots != expected {
-        return Err(optimizer_error(
-            name,
-            format!("expects {expected} slot(s) per variable, got {num_slots}"),
-        ));
-    }
-    Ok(())
-}
-
 /// [`step`] for a gradient that is zero outside `grad.rows()`: only those
 /// rows of `var` and the slots change. The rows run through the very same
 /// elementwise kernels as the dense update, so each updated element is
@@ -163,20 +142,7 @@ pub fn step_rows<T: Real>(
     slots: &mut [Tensor],
 ) -> Result<()> {
     const OP: &str = "optimizer_step_rows";
-    check(rule, step, lr, slots.len())?;
-    if !rule.sparse_exact() {
-        return Err(optimizer_error(
-            rule.name(),
-            "this rule changes rows without a gradient too; densify the gradient \
-             (RowGradient::to_dense) and use optimizer_step",
-        ));
-    }
-    if var.shape() != grad.shape() {
-        return Err(Error::shape(OP, grad.shape(), var.shape()));
-    }
-    for slot in slots.iter() {
-        same_shape(OP, var, slot)?;
-    }
+    optimizer_step_rows_checks(rule, step, lr, var, grad, slots)?;
     let k = grad.shape()[1];
     let g = host::<T>(grad.values(), OP)?;
     let w = host_mut::<T>(var, OP)?;
@@ -234,8 +200,10 @@ fn sgdm<T: Real>(w: &mut [T], g: &[T], acc: &mut [T], lr: T, m: T, nesterov: boo
     }
 }
 
-/// `lr * sqrt(1 - b2^t) / (1 - b1^t)`, the bias-corrected rate of Adam and Yogi.
-fn bias_corrected<T: Real>(lr: T, b1: T, b2: T, step: u64) -> T {
+/// `lr * sqrt(1 - b2^t) / (1 - b1^t)`, the bias-corrected rate of Adam and
+/// Yogi (the WebGPU backend computes it here too, in `f32`, and passes it to
+/// its kernel, so both backends use the same rate).
+pub(crate) fn bias_corrected<T: Real>(lr: T, b1: T, b2: T, step: u64) -> T {
     let t = T::c(step as f64);
     lr * (T::one() - b2.powf(t)).sqrt() / (T::one() - b1.powf(t))
 }

@@ -1,31 +1,159 @@
-//! Embedding lookups and their gradients, without atomics: the ids are
-//! grouped on the host (see [`crate::backend`]).
+//! Embedding lookups and their gradients (`kernels/embed.wgsl`), without
+//! atomics: the ids are checked and grouped on the host, from the host copy
+//! every uploaded tensor keeps (see [`crate::backend`]).
+//!
+//! * `gather_rows`: the ids go up as `u32`; one thread per output element.
+//! * `scatter_add_rows`, `gather_rows_backward`: the lookups are grouped by
+//!   row on the host ([`RowSegments`]) and the plan goes up as one `u32`
+//!   buffer (offsets, positions, row ids; layout in the shader); one thread
+//!   per (unique row, column) sums that row's lookups from zero in ascending
+//!   position order, as the CPU does, so the sums are the CPU's bit for bit.
+//!   `scatter_add_rows` writes them into the rows of a zero-filled
+//!   `[rows, k]` buffer (WebGPU zero-fills new buffers), so untouched rows
+//!   cost nothing.
 
-use super::not_yet;
+use super::word;
+use crate::backend::shape::{dims2, indices, rows_of};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
-use crate::error::Result;
-use crate::gradient::RowGradient;
+use crate::error::{Error, Result};
+use crate::gradient::{RowGradient, RowSegments};
 use crate::tensor::Tensor;
 
-pub(crate) const KERNELS: &[Kernel] = &[];
+const SOURCE: &str = include_str!("../kernels/embed.wgsl");
 
-pub(crate) fn gather_rows(_b: &WebGpuBackend, _table: &Tensor, _ids: &Tensor) -> Result<Tensor> {
-    not_yet("webgpu gather_rows")
+pub(crate) const KERNELS: &[Kernel] = &[
+    Kernel::entry(SOURCE, "gather_rows"),
+    Kernel::entry(SOURCE, "segment_sum"),
+    Kernel::entry(SOURCE, "segment_scatter"),
+];
+
+/// The ids of a device tensor, checked on the host: whole numbers in
+/// `0..limit` (the CPU's [`indices`] check and message).
+///
+/// # Errors
+/// [`Error::Storage`] for a tensor not on this device;
+/// [`Error::InvalidArgument`] for a bad id, or when `ids` has no host copy
+/// (it was computed on the device, or updated in place, not uploaded).
+fn host_ids(b: &WebGpuBackend, op: &'static str, ids: &Tensor, limit: usize) -> Result<Vec<usize>> {
+    let host = b.gpu(op, ids)?.host().ok_or_else(|| {
+        Error::invalid(
+            op,
+            format!(
+                "the ids (shape {:?}) must be uploaded from the host: the WebGPU backend \
+                 checks and groups them there, and a tensor computed on the device has no \
+                 host copy",
+                ids.shape()
+            ),
+        )
+    })?;
+    indices(host, limit, op)
 }
+
+pub(crate) fn gather_rows(b: &WebGpuBackend, table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    const OP: &str = "gather_rows";
+    let (v, k) = dims2(OP, table)?;
+    let tb = b.buf(OP, table)?;
+    let idx = host_ids(b, OP, ids, v)?;
+    // Ids are below v, and v * k elements fit the table's buffer.
+    word(OP, v)?;
+    let idx: Vec<u32> = idx.into_iter().map(|i| i as u32).collect();
+    let n = idx.len();
+    let out = b.alloc(OP, &[n, k])?;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let ib = b.upload_u32(OP, &idx)?;
+    b.dispatch_1d(
+        OP,
+        "gather_rows",
+        &[word(OP, n * k)?, word(OP, k)?, 0, 0],
+        &[tb, &ib, b.buf(OP, &out)?],
+        n * k,
+    )?;
+    Ok(out)
+}
+
+/// The checks both gradients share: `dy [.., k]` with one row per id, ids
+/// valid for a table of `rows` rows; returns the plan and `k`.
+fn plan(
+    b: &WebGpuBackend,
+    op: &'static str,
+    dy: &Tensor,
+    ids: &Tensor,
+    rows: usize,
+) -> Result<(RowSegments, usize)> {
+    let (n, k) = rows_of(op, dy)?;
+    if ids.len() != n {
+        return Err(Error::shape(op, format!("{n} ids"), ids.shape()));
+    }
+    b.gpu(op, dy)?;
+    let idx = host_ids(b, op, ids, rows)?;
+    Ok((RowSegments::new(&idx, rows)?, k))
+}
+
+/// Records the segment sums of `plan` over `dy` into `out`: `[m, k]` rows in
+/// plan order (`segment_sum`) or, `scatter`, rows `plan.rows` of `out`.
+fn segment_sums(
+    b: &WebGpuBackend,
+    op: &'static str,
+    dy: &Tensor,
+    seg: &RowSegments,
+    k: usize,
+    out: &Tensor,
+    scatter: bool,
+) -> Result<()> {
+    let (m, n) = (seg.len(), seg.positions.len());
+    let threads = m * k;
+    if threads == 0 {
+        return Ok(());
+    }
+    let mut words = Vec::with_capacity(2 * m + 1 + n);
+    words.extend_from_slice(&seg.offsets);
+    words.extend_from_slice(&seg.positions);
+    words.extend_from_slice(&seg.rows);
+    let pb = b.upload_u32(op, &words)?;
+    let kernel = if scatter {
+        "segment_scatter"
+    } else {
+        "segment_sum"
+    };
+    b.dispatch_1d(
+        op,
+        kernel,
+        &[
+            word(op, threads)?,
+            word(op, k)?,
+            word(op, m + 1)?,
+            word(op, m + 1 + n)?,
+        ],
+        &[b.buf(op, dy)?, &pb, b.buf(op, out)?],
+        threads,
+    )
+}
+
 pub(crate) fn scatter_add_rows(
-    _b: &WebGpuBackend,
-    _dy: &Tensor,
-    _ids: &Tensor,
-    _rows: usize,
+    b: &WebGpuBackend,
+    dy: &Tensor,
+    ids: &Tensor,
+    rows: usize,
 ) -> Result<Tensor> {
-    not_yet("webgpu scatter_add_rows")
+    const OP: &str = "scatter_add_rows";
+    let (seg, k) = plan(b, OP, dy, ids, rows)?;
+    let out = b.alloc(OP, &[rows, k])?;
+    segment_sums(b, OP, dy, &seg, k, &out, true)?;
+    Ok(out)
 }
+
 pub(crate) fn gather_rows_backward(
-    _b: &WebGpuBackend,
-    _dy: &Tensor,
-    _ids: &Tensor,
-    _rows: usize,
+    b: &WebGpuBackend,
+    dy: &Tensor,
+    ids: &Tensor,
+    rows: usize,
 ) -> Result<RowGradient> {
-    not_yet("webgpu gather_rows_backward")
+    const OP: &str = "gather_rows_backward";
+    let (seg, k) = plan(b, OP, dy, ids, rows)?;
+    let values = b.alloc(OP, &[seg.len(), k])?;
+    segment_sums(b, OP, dy, &seg, k, &values, false)?;
+    RowGradient::new(rows, seg.rows, values)
 }
