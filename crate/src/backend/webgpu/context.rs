@@ -69,6 +69,15 @@ impl GpuContext {
     /// natively, no WebGPU in the browser); [`Error::Gpu`] when the adapter
     /// refuses a device.
     pub async fn new() -> Result<GpuContext> {
+        // wgpu aborts when asked for the GPU where JavaScript has none (Node,
+        // shared workers): ask `navigator.gpu` first.
+        #[cfg(target_arch = "wasm32")]
+        if !browser_has_webgpu() {
+            return Err(Error::NoAdapter {
+                detail: "this JavaScript environment has no WebGPU (navigator.gpu is missing)"
+                    .into(),
+            });
+        }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -319,4 +328,21 @@ async fn browser_adapter_name() -> String {
     } else {
         parts.join(" ")
     }
+}
+
+/// True when `navigator.gpu` exists on a page or in a dedicated worker, the
+/// only places wgpu may use it.
+#[cfg(target_arch = "wasm32")]
+fn browser_has_webgpu() -> bool {
+    use wasm_bindgen::JsValue;
+    let global = js_sys::global();
+    let get = |v: &JsValue, key: &str| js_sys::Reflect::get(v, &key.into()).ok();
+    // A window or a dedicated worker: wgpu refuses every other global.
+    let has = |name: &str| get(&global, name).is_some_and(|v| !v.is_undefined());
+    let is_window = has("window") && has("document");
+    let is_dedicated_worker = has("DedicatedWorkerGlobalScope");
+    (is_window || is_dedicated_worker)
+        && get(&global, "navigator")
+            .and_then(|n| get(&n, "gpu"))
+            .is_some_and(|g| !g.is_undefined() && !g.is_null())
 }
