@@ -32,8 +32,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wgpu::util::DeviceExt;
-
 use super::buffer::GpuBuffer;
 use super::context::describe;
 use super::kernels::{self, Kernel};
@@ -281,19 +279,9 @@ impl WebGpuBackend {
     pub(crate) fn upload_u32(&self, op: &'static str, data: &[u32]) -> Result<wgpu::Buffer> {
         self.check_size(op, &[data.len()], data.len())?;
         self.begin(op)?;
-        let contents: &[u8] = if data.is_empty() {
-            &[0; 4]
-        } else {
-            bytemuck::cast_slice(data)
-        };
         Ok(self
             .ctx
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(op),
-                contents,
-                usage: storage_usage(),
-            }))
+            .buffer_with_data(op, storage_usage(), bytemuck::cast_slice(data)))
     }
 
     /// Makes `t` the only owner of its device buffer, copying a shared one,
@@ -354,11 +342,11 @@ impl WebGpuBackend {
         // Uniform blocks are read in 16-byte units: pad to whole vec4s.
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(kernel),
-            contents: bytemuck::cast_slice(&words),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+        let uniform = self.ctx.buffer_with_data(
+            kernel,
+            wgpu::BufferUsages::UNIFORM,
+            bytemuck::cast_slice(&words),
+        );
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: uniform.as_entire_binding(),
@@ -542,19 +530,9 @@ impl Backend for WebGpuBackend {
         }
         self.check_size(OP, shape, len)?;
         self.begin(OP)?;
-        let contents: &[u8] = if data.is_empty() {
-            &[0; 4]
-        } else {
-            bytemuck::cast_slice(data)
-        };
         let buffer = self
             .ctx
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(OP),
-                contents,
-                usage: storage_usage(),
-            });
+            .buffer_with_data(OP, storage_usage(), bytemuck::cast_slice(data));
         Tensor::from_data(
             shape,
             TensorData::Gpu(GpuBuffer::new(buffer, len, self.id, Some(data.to_vec()))),

@@ -157,6 +157,33 @@ impl GpuContext {
         &self.queue
     }
 
+    /// A buffer holding `bytes` (zero-padded to the copy alignment, at least
+    /// 4 bytes), written through the queue rather than mapped at creation:
+    /// on a lost device that is a reported error, where mapping panics.
+    pub fn buffer_with_data(
+        &self,
+        label: &str,
+        usage: wgpu::BufferUsages,
+        bytes: &[u8],
+    ) -> wgpu::Buffer {
+        let align = wgpu::COPY_BUFFER_ALIGNMENT as usize;
+        let size = bytes.len().max(1).div_ceil(align) * align;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size as u64,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if bytes.len() == size {
+            self.queue.write_buffer(&buffer, 0, bytes);
+        } else if !bytes.is_empty() {
+            let mut padded = bytes.to_vec();
+            padded.resize(size, 0);
+            self.queue.write_buffer(&buffer, 0, &padded);
+        }
+        buffer
+    }
+
     /// Fails if the device was lost or an error escaped every error scope.
     ///
     /// # Errors

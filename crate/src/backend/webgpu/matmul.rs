@@ -5,8 +5,6 @@
 //! [`matmul`] and [`matmul_many`] upload host data, run one submission and
 //! read the results back asynchronously.
 
-use wgpu::util::DeviceExt;
-
 use super::readback::{padded_bytes, read_f32, staging};
 use super::GpuContext;
 use crate::backend::shape::matmul_dims;
@@ -116,11 +114,11 @@ pub fn encode_matmul(
         return;
     }
     let device = ctx.device();
-    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("matmul params"),
-        contents: bytemuck::cast_slice(&dims.params()),
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
+    let params = ctx.buffer_with_data(
+        "matmul params",
+        wgpu::BufferUsages::UNIFORM,
+        bytemuck::cast_slice(&dims.params()),
+    );
     let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("matmul"),
         layout: &pipeline.get_bind_group_layout(0),
@@ -158,14 +156,11 @@ pub fn storage_init(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer
     if data.is_empty() {
         return storage_empty(ctx, label, 0);
     }
-    ctx.device()
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        })
+    ctx.buffer_with_data(
+        label,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        bytemuck::cast_slice(data),
+    )
 }
 
 /// A storage buffer for `len` f32s, zero-filled (as WebGPU fills every new buffer).
