@@ -20,7 +20,9 @@ mod common;
 use std::path::Path;
 
 use common::gemm::{self, Case, MODES};
-use fedwasm::backend::webgpu::{matmul_many, matmul_tensors, GpuContext, MatmulDims, MatmulJob};
+use fedwasm::backend::webgpu::{
+    matmul_many, matmul_tensors, GpuContext, MatmulDims, MatmulJob, MatmulKernel,
+};
 use fedwasm::{Error, Tensor};
 
 /// The device, or a loud failure naming what is missing.
@@ -147,7 +149,24 @@ fn matmul_matches_f64_for_every_small_shape_and_transpose() {
 #[test]
 fn matmul_matches_f64_at_shapes_that_break_tiles() {
     let ctx = gpu();
-    check(&ctx, &gemm::tile_breaking_shapes());
+    let cases = gemm::tile_breaking_shapes();
+    // Both GEMM kernels get these: the 64x64-block one for the large
+    // results, the one-element-per-thread one for the skinny ones.
+    let kernels: std::collections::HashSet<MatmulKernel> = cases
+        .iter()
+        .map(|c| {
+            let dims = MatmulDims {
+                m: c.m,
+                k: c.k,
+                n: c.n,
+                ta: c.ta,
+                tb: c.tb,
+            };
+            dims.kernel()
+        })
+        .collect();
+    assert_eq!(kernels.len(), 2, "both GEMM kernels are exercised");
+    check(&ctx, &cases);
 }
 
 #[test]

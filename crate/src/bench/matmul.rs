@@ -59,7 +59,6 @@ pub async fn run_matmul_bench(
 ) -> Result<MatmulBenchResult> {
     const OP: &str = "bench matmul";
     let runs = runs.max(1);
-    let pipeline = matmul_pipeline(ctx).await?;
     let cpu = CpuBackend::new();
     let mut rows = Vec::with_capacity(sizes.len());
     for &n in sizes {
@@ -73,6 +72,7 @@ pub async fn run_matmul_bench(
             tb: false,
         };
         let flops = 2.0 * (n as f64).powi(3);
+        let pipeline = matmul_pipeline(ctx, &dims).await?;
 
         let (a, c) = ctx
             .scoped(OP, |ctx| {

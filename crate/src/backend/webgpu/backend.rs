@@ -563,7 +563,7 @@ impl Backend for WebGpuBackend {
         let (ab, bb) = (self.buf(OP, a)?, self.buf(OP, b)?);
         let out = self.alloc(OP, &[m, n])?;
         let cb = self.buf(OP, &out)?;
-        let pipeline = &self.pipeline(OP, kernels::MATMUL.name)?;
+        let pipeline = &self.pipeline(OP, kernels::matmul(dims.kernel()).name)?;
         self.record(OP, |enc| {
             encode_matmul(&self.ctx, pipeline, enc, dims, ab, bb, cb)
         })?;

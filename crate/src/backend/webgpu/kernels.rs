@@ -1,7 +1,7 @@
 //! The registry of WGSL kernels: every `(name, source, entry point)` the
 //! backend compiles when it starts. Each `ops` module lists its own.
 
-use super::matmul::MATMUL_WGSL;
+use super::matmul::{MatmulKernel, MATMUL_SMALL_WGSL, MATMUL_WGSL};
 use super::ops;
 
 /// One compute entry point of a WGSL file.
@@ -34,9 +34,25 @@ pub(crate) const MATMUL: Kernel = Kernel {
     entry: "main",
 };
 
+/// The GEMM for small or skinny results (`kernels/matmul_small.wgsl`).
+pub(crate) const MATMUL_SMALL: Kernel = Kernel {
+    name: "matmul_small",
+    source: MATMUL_SMALL_WGSL,
+    entry: "main",
+};
+
+/// The registered kernel of a GEMM variant.
+pub(crate) fn matmul(kernel: MatmulKernel) -> &'static Kernel {
+    match kernel {
+        MatmulKernel::Large => &MATMUL,
+        MatmulKernel::Small => &MATMUL_SMALL,
+    }
+}
+
 /// Every kernel, each once.
 pub(crate) fn all() -> impl Iterator<Item = &'static Kernel> {
-    std::iter::once(&MATMUL)
+    [&MATMUL, &MATMUL_SMALL]
+        .into_iter()
         .chain(ops::elementwise::KERNELS)
         .chain(ops::loss::KERNELS)
         .chain(ops::conv::KERNELS)

@@ -11,11 +11,46 @@ use crate::backend::shape::matmul_dims;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// The WGSL source of the tiled GEMM.
+/// The WGSL source of the tiled GEMM (64x64 blocks of the result).
 pub const MATMUL_WGSL: &str = include_str!("kernels/matmul.wgsl");
 
-/// Output rows and columns one workgroup computes (see the shader).
-const TILE: usize = 64;
+/// The WGSL source of the GEMM for small or skinny results (16x16 blocks).
+pub const MATMUL_SMALL_WGSL: &str = include_str!("kernels/matmul_small.wgsl");
+
+/// One of the two GEMM kernels (same bindings and parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulKernel {
+    /// `matmul.wgsl`: 64x64 blocks, 4x4 per thread.
+    Large,
+    /// `matmul_small.wgsl`: 16x16 blocks, one element per thread.
+    Small,
+}
+
+impl MatmulKernel {
+    /// The kernel's registry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulKernel::Large => "matmul",
+            MatmulKernel::Small => "matmul_small",
+        }
+    }
+
+    /// Its WGSL source.
+    pub fn source(self) -> &'static str {
+        match self {
+            MatmulKernel::Large => MATMUL_WGSL,
+            MatmulKernel::Small => MATMUL_SMALL_WGSL,
+        }
+    }
+
+    /// Rows and columns of the result one workgroup computes.
+    fn tile(self) -> usize {
+        match self {
+            MatmulKernel::Large => 64,
+            MatmulKernel::Small => 16,
+        }
+    }
+}
 
 /// Shape of one GEMM, in the [`crate::backend::Backend::matmul`] convention:
 /// `op(a)` is `[m, k]`, `op(b)` is `[k, n]`, the result is `[m, n]`; `a` is
@@ -49,9 +84,23 @@ impl MatmulDims {
         [m, n, k, rsa, csa, rsb, csb, 0]
     }
 
-    /// Workgroups along x (columns) and y (rows).
-    fn workgroups(&self) -> (u32, u32) {
-        (self.n.div_ceil(TILE) as u32, self.m.div_ceil(TILE) as u32)
+    /// The kernel for this shape: 64x64 blocks when the result fills whole
+    /// blocks in both directions and there are at least 8 of them (enough
+    /// workgroups to spread), else 16x16 blocks, which waste less of a
+    /// skinny result such as a batch of 20 through a 10-unit layer.
+    pub fn kernel(&self) -> MatmulKernel {
+        let blocks = self.m.div_ceil(64) * self.n.div_ceil(64);
+        if self.m >= 64 && self.n >= 64 && blocks >= 8 {
+            MatmulKernel::Large
+        } else {
+            MatmulKernel::Small
+        }
+    }
+
+    /// Workgroups along x (columns) and y (rows) for [`MatmulDims::kernel`].
+    fn workgroups(&self) -> (usize, usize) {
+        let tile = self.kernel().tile();
+        (self.n.div_ceil(tile), self.m.div_ceil(tile))
     }
 
     /// Checks that the GEMM fits the device: every buffer within the
@@ -60,7 +109,7 @@ impl MatmulDims {
         let limits = ctx.device().limits();
         let (la, lb, lc) = self.lens();
         let max_binding = limits.max_storage_buffer_binding_size;
-        let (wx, wy) = (self.n.div_ceil(TILE), self.m.div_ceil(TILE));
+        let (wx, wy) = self.workgroups();
         let max_groups = limits.max_compute_workgroups_per_dimension as usize;
         if [la, lb, lc].iter().any(|&l| padded_bytes(l) > max_binding)
             || wx > max_groups
@@ -89,15 +138,18 @@ pub struct MatmulJob<'a> {
     pub b: &'a [f32],
 }
 
-/// The matmul pipeline, compiled once per context.
+/// The pipeline of the GEMM kernel for `dims` ([`MatmulDims::kernel`]),
+/// compiled once per context.
 ///
 /// # Errors
 /// [`Error::Gpu`] when the shader fails to compile.
-pub async fn matmul_pipeline(ctx: &GpuContext) -> Result<wgpu::ComputePipeline> {
-    ctx.pipeline("matmul", MATMUL_WGSL, "main").await
+pub async fn matmul_pipeline(ctx: &GpuContext, dims: &MatmulDims) -> Result<wgpu::ComputePipeline> {
+    let kernel = dims.kernel();
+    ctx.pipeline(kernel.name(), kernel.source(), "main").await
 }
 
-/// Records `c = op(a) * op(b)` into `encoder`. `a`, `b` and `c` are storage
+/// Records `c = op(a) * op(b)` into `encoder` with `pipeline`, which must be
+/// that of `dims.kernel()` ([`matmul_pipeline`]). `a`, `b` and `c` are storage
 /// buffers holding at least the elements `dims` needs; `c` is written whole
 /// (nothing read), so it may be uninitialised. Call inside
 /// [`GpuContext::scoped`] so binding errors surface as [`Error::Gpu`].
@@ -142,6 +194,7 @@ pub fn encode_matmul(
         ],
     });
     let (wx, wy) = dims.workgroups();
+    let (wx, wy) = (wx as u32, wy as u32);
     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some("matmul"),
         timestamp_writes: None,
@@ -239,7 +292,10 @@ pub async fn matmul_many(ctx: &GpuContext, jobs: &[MatmulJob<'_>]) -> Result<Vec
         }
         d.check(ctx)?;
     }
-    let pipeline = matmul_pipeline(ctx).await?;
+    let mut pipelines = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        pipelines.push(matmul_pipeline(ctx, &job.dims).await?);
+    }
     let offsets: Vec<usize> = jobs
         .iter()
         .scan(0, |acc, j| {
@@ -255,7 +311,7 @@ pub async fn matmul_many(ctx: &GpuContext, jobs: &[MatmulJob<'_>]) -> Result<Vec
             let mut encoder = ctx
                 .device()
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(OP) });
-            for (job, &offset) in jobs.iter().zip(&offsets) {
+            for ((job, &offset), pipeline) in jobs.iter().zip(&offsets).zip(&pipelines) {
                 let lc = job.dims.lens().2;
                 if lc == 0 {
                     continue;
@@ -263,7 +319,7 @@ pub async fn matmul_many(ctx: &GpuContext, jobs: &[MatmulJob<'_>]) -> Result<Vec
                 let a = storage_init(ctx, "matmul a", job.a);
                 let b = storage_init(ctx, "matmul b", job.b);
                 let c = storage_empty(ctx, "matmul c", lc);
-                encode_matmul(ctx, &pipeline, &mut encoder, job.dims, &a, &b, &c);
+                encode_matmul(ctx, pipeline, &mut encoder, job.dims, &a, &b, &c);
                 encoder.copy_buffer_to_buffer(&c, 0, &stage, (offset * 4) as u64, (lc * 4) as u64);
             }
             ctx.queue().submit([encoder.finish()]);

@@ -43,4 +43,7 @@ mod signal;
 pub use backend::{kernel_names, WebGpuBackend, SUBMIT_EVERY};
 pub use buffer::GpuBuffer;
 pub use context::{AdapterSummary, GpuContext};
-pub use matmul::{matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MATMUL_WGSL};
+pub use matmul::{
+    matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MatmulKernel, MATMUL_SMALL_WGSL,
+    MATMUL_WGSL,
+};

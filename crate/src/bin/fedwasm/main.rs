@@ -11,6 +11,12 @@ mod simulate;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
+    // Backend selection probes for a Vulkan GPU; Mesa's loader complains on
+    // stderr when there is no runtime dir (CI containers, sudo shells).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: nothing else runs yet: no other thread reads the environment.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     cli::main()
 }
 
