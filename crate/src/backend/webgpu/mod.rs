@@ -63,3 +63,5 @@ pub use backend::{kernel_names, WebGpuBackend, SUBMIT_EVERY};
 pub use buffer::GpuBuffer;
 pub use context::{AdapterSummary, GpuContext};
 pub use matmul::{matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MATMUL_WGSL};
+#[doc(hidden)]
+pub use ops::conv::set_conv_scratch_bytes;
