@@ -11,7 +11,9 @@ mod common;
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use common::gpu::{assert_close, both, host, read, values};
-use fedwasm::backend::webgpu::{set_conv_scratch_bytes, WebGpuBackend};
+use fedwasm::backend::webgpu::{
+    set_conv_method, set_conv_scratch_bytes, ConvMethod, WebGpuBackend,
+};
 use fedwasm::backend::{Backend, CpuBackend, Padding};
 use fedwasm::Error;
 
@@ -48,11 +50,18 @@ const fn case(
 
 use Padding::{Same, Valid};
 
-/// Runs `k` forward and backward (with and without dx) on both backends
-/// and compares every result.
+/// Runs `k` forward and backward (with and without dx) on both backends,
+/// the GPU with each of its methods, and compares every result.
 async fn check_conv(b: &WebGpuBackend, k: Case, seed: u64) {
+    for method in [ConvMethod::Implicit, ConvMethod::Im2col] {
+        let before = set_conv_method(method);
+        check_conv_with(b, k, seed, &format!("{method:?} {k:?}")).await;
+        set_conv_method(before);
+    }
+}
+
+async fn check_conv_with(b: &WebGpuBackend, k: Case, seed: u64, what: &str) {
     let cpu = CpuBackend::new();
-    let what = format!("{k:?}");
     let xs = [k.n, k.h, k.w, k.c];
     let ws = [k.kh, k.kw, k.c, k.f];
     let (gx, cx) = both(b, &xs, &values(xs.iter().product(), seed));
@@ -116,6 +125,9 @@ gpu_tests! {
         // column matrix has 425 columns.
         check_conv(b, case(4, (13, 11, 3), (3, 3, 70), Same), 1).await;
         check_conv(b, case(3, (15, 14, 17), (5, 5, 8), Valid), 2).await;
+        // Over 32 and over 64 input channels (the input gradient's blocks).
+        check_conv(b, case(2, (7, 6, 70), (3, 3, 5), Same), 5).await;
+        check_conv(b, case(1, (5, 4, 33), (3, 2, 4), Valid), 6).await;
         // cnn_dropout's layers at a small batch.
         check_conv(b, case(3, (28, 28, 1), (3, 3, 32), Valid), 3).await;
         check_conv(b, case(2, (26, 26, 32), (3, 3, 64), Valid), 4).await;
@@ -123,7 +135,8 @@ gpu_tests! {
 
     async fn conv_in_chunks_of_images_matches_the_cpu(b: &WebGpuBackend) {
         // Column matrices of 9 x 9 x 27 floats per image: a budget of two
-        // images runs a batch of 5 in chunks of 2, 2 and 1.
+        // images runs a batch of 5 in chunks of 2, 2 and 1 (im2col), and
+        // the filter gradient in 2 splits (implicit GEMM; 1 split below).
         let per_image = 9 * 9 * 27 * 4;
         let before = set_conv_scratch_bytes(2 * per_image + 100);
         check_conv(b, case(5, (11, 11, 3), (3, 3, 6), Valid), 7).await;
