@@ -4,8 +4,11 @@
 //! device. Needs a GPU to finish quickly (a software adapter takes minutes):
 //!
 //! ```sh
-//! cargo run --release -p fedwasm --example webgpu_conv_bench -- [batch ...]
+//! cargo run --release -p fedwasm --example webgpu_conv_bench -- 20 64 256
 //! ```
+//!
+//! Without batch sizes it makes a smoke run (batch 1, one call per figure,
+//! no GEMM), as the test suite runs every example.
 //!
 //! Each figure is the best of 3 runs of `reps` back-to-back calls (the GPU
 //! work of all of them, then one read to wait), divided by `reps`.
@@ -72,13 +75,14 @@ fn report(what: &str, ms: f64, flops: f64) {
 }
 
 fn main() -> Result<()> {
-    let mut batches: Vec<usize> = std::env::args()
+    let batches: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse().expect("batch sizes as arguments"))
         .collect();
-    if batches.is_empty() {
-        batches = vec![20, 64, 256];
-    }
+    // Without arguments (as the test suite runs every example): a smoke run
+    // of one call per figure at batch 1, on whatever adapter there is.
+    let smoke = batches.is_empty();
+    let batches = if smoke { vec![1] } else { batches };
     let b = pollster::block_on(WebGpuBackend::new())?;
     println!("adapter: {}", b.info().adapter);
 
@@ -86,7 +90,7 @@ fn main() -> Result<()> {
     let n: usize = std::env::var("FEDWASM_BENCH_GEMM")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2048);
+        .unwrap_or(if smoke { 0 } else { 2048 });
     if n > 0 {
         let (ga, gb) = (tensor(&b, &[n, n], 1)?, tensor(&b, &[n, n], 2)?);
         bench(
@@ -101,7 +105,11 @@ fn main() -> Result<()> {
     let valid = Padding::Valid;
     for &batch in &batches {
         println!("\nbatch {batch}");
-        let reps = (2560 / batch).clamp(5, 50);
+        let reps = if smoke {
+            1
+        } else {
+            (2560 / batch).clamp(5, 50)
+        };
         let x1 = tensor(&b, &[batch, 28, 28, 1], 3)?;
         let (w1, b1) = (tensor(&b, &[3, 3, 1, 32], 4)?, tensor(&b, &[32], 5)?);
         let dy1 = tensor(&b, &[batch, 26, 26, 32], 6)?;
