@@ -12,7 +12,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use common::gpu::{assert_close, both, host, read, values};
 use fedwasm::backend::webgpu::{
-    set_conv_method, set_conv_scratch_bytes, ConvMethod, WebGpuBackend,
+    set_conv_dispatch_rows, set_conv_method, set_conv_scratch_bytes, ConvMethod, WebGpuBackend,
 };
 use fedwasm::backend::{Backend, CpuBackend, Padding};
 use fedwasm::Error;
@@ -145,6 +145,16 @@ gpu_tests! {
         set_conv_scratch_bytes(1);
         check_conv(b, case(3, (9, 9, 3), (3, 3, 6), Same), 9).await;
         set_conv_scratch_bytes(before);
+    }
+
+    async fn conv_in_several_dispatches_matches_the_cpu(b: &WebGpuBackend) {
+        // Dispatches of 128 output rows (the grid's limit, lowered): 429
+        // rows forward and back in 4, 216 in 2 (over 32 channels: the
+        // square input-gradient blocks).
+        let before = set_conv_dispatch_rows(128);
+        check_conv(b, case(3, (13, 11, 3), (3, 3, 6), Same), 11).await;
+        check_conv(b, case(3, (9, 8, 40), (3, 3, 5), Same), 12).await;
+        set_conv_dispatch_rows(before);
     }
 
     async fn conv_empty_batches_and_filters(b: &WebGpuBackend) {

@@ -64,4 +64,4 @@ pub use buffer::GpuBuffer;
 pub use context::{AdapterSummary, GpuContext};
 pub use matmul::{matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MATMUL_WGSL};
 #[doc(hidden)]
-pub use ops::conv::{set_conv_method, set_conv_scratch_bytes, ConvMethod};
+pub use ops::conv::{set_conv_dispatch_rows, set_conv_method, set_conv_scratch_bytes, ConvMethod};

@@ -83,6 +83,7 @@ pub enum ConvMethod {
 thread_local! {
     static SCRATCH_BYTES: Cell<usize> = const { Cell::new(DEFAULT_SCRATCH_BYTES) };
     static METHOD: Cell<ConvMethod> = const { Cell::new(ConvMethod::Implicit) };
+    static DISPATCH_ROWS: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
 fn conv_method() -> ConvMethod {
@@ -114,6 +115,15 @@ fn scratch_budget(b: &WebGpuBackend) -> usize {
 #[doc(hidden)]
 pub fn set_conv_scratch_bytes(bytes: usize) -> usize {
     SCRATCH_BYTES.with(|c| c.replace(bytes))
+}
+
+/// Caps the output rows of one implicit-GEMM dispatch on this thread
+/// (rounded down to whole 128-row blocks; unlimited unless set) and returns
+/// the previous cap: for tests of the dispatches that large batches need
+/// (the grid allows 65,535 x 64 rows per dispatch on WebGPU's default limits).
+#[doc(hidden)]
+pub fn set_conv_dispatch_rows(rows: usize) -> usize {
+    DISPATCH_ROWS.with(|c| c.replace(rows))
 }
 
 /// Words of `conv.wgsl`'s uniform block.
@@ -259,13 +269,17 @@ pub(crate) fn conv2d_backward(
 
 // ---- implicit GEMM ----
 
-/// Rows of one implicit-GEMM dispatch: 64 per workgroup along y.
+/// Output rows of one implicit-GEMM dispatch: as many as the grid allows
+/// (64 per workgroup along y, 128 for `conv_dx_narrow`), in whole blocks of
+/// 128 rows, and at most [`set_conv_dispatch_rows`]'s value.
 fn max_rows(b: &WebGpuBackend) -> usize {
-    b.context()
+    let limit = b
+        .context()
         .device()
         .limits()
-        .max_compute_workgroups_per_dimension as usize
-        * TILE
+        .max_compute_workgroups_per_dimension as usize;
+    let rows = (limit * TILE).min(DISPATCH_ROWS.with(Cell::get));
+    (rows / (2 * TILE)).max(1) * 2 * TILE
 }
 
 /// `y = conv(x, w) + bias` by `conv_forward`.
