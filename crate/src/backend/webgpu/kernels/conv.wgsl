@@ -12,7 +12,9 @@
 // Unsigned arithmetic wraps, so a coordinate that would be negative becomes
 // huge and fails the same `< h` test as one past the end.
 //
-// Entry points and their bindings (each uses exactly these):
+// Entry points and their bindings (each uses exactly these; the implicit-GEMM
+// kernels conv_forward, conv_dx, conv_dx_narrow, conv_dw and conv_dw_reduce
+// are listed in their own section below):
 //   conv_im2col:        x -> cols                 im2col of images n0.. (cols
 //                                                 holds total / (kh * kw * c) rows)
 //   conv_col2im:        dcols -> dx               gather: dx of images n0..
@@ -24,9 +26,11 @@
 //   pool_max_backward:  x, dy -> dx               dy to each window's first max
 
 struct Params {
-    // Threads: elements written.
+    // Threads: elements written (rows of the whole GEMM for conv_forward,
+    // conv_dx*, conv_dw).
     total: u32,
-    // First image (im2col, col2im) or element offset (bias_at, slice).
+    // First image (im2col, col2im), element offset (bias_at, slice), first
+    // output row (conv_forward, conv_dx*) or number of splits (conv_dw_reduce).
     off: u32,
     h: u32,
     w: u32,
