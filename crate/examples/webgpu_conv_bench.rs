@@ -11,7 +11,10 @@
 //! no GEMM), as the test suite runs every example.
 //!
 //! Each figure is the best of 3 runs of `reps` back-to-back calls (the GPU
-//! work of all of them, then one read to wait), divided by `reps`.
+//! work of all of them, then one read to wait), divided by `reps` (2560 /
+//! batch, within 5..=50; `FEDWASM_BENCH_REPS` overrides it).
+//! `FEDWASM_BENCH_ONLY=<part of a name>` runs only the figures whose name
+//! contains it; `FEDWASM_BENCH_GEMM=<n>` sizes the reference GEMM (0: none).
 
 use std::time::Instant;
 
