@@ -2,6 +2,7 @@
 //! GPU backend reject the same operands with the same message.
 
 use crate::backend::cpu::Real;
+use crate::backend::Padding;
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::validate::{check_learning_rate, optimizer_error};
@@ -200,4 +201,131 @@ fn rule_checks(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Sizes of one stride-1 2-D convolution of `x [n, h, w, c]` by a kernel
+/// `[kh, kw, c, f]` (NHWC, HWIO), with Keras' padding: the output is
+/// `[n, ho, wo, f]`, and output pixel `(oy, ox)` reads input pixels
+/// `(oy + ky - pad_top, ox + kx - pad_left)` (zeros outside the image).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub f: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl ConvGeometry {
+    /// Checks the operands of a convolution named `op`: `x` 4-D, the kernel
+    /// 4-D with at least one tap each way and `x`'s channel count, and for
+    /// "valid" padding an input at least as large as the kernel.
+    pub(crate) fn new(op: &'static str, x: &Tensor, w: &Tensor, padding: Padding) -> Result<Self> {
+        let (n, h, wd, c) = match *x.shape() {
+            [n, h, w, c] => (n, h, w, c),
+            _ => return Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
+        };
+        let (kh, kw, kc, f) = match *w.shape() {
+            [kh, kw, kc, f] if kh > 0 && kw > 0 => (kh, kw, kc, f),
+            _ => {
+                return Err(Error::shape(
+                    op,
+                    "kernel as [kh, kw, c, f] with kh, kw >= 1",
+                    w.shape(),
+                ))
+            }
+        };
+        if kc != c {
+            return Err(Error::shape(
+                op,
+                format!("kernel in-channels {c}"),
+                w.shape(),
+            ));
+        }
+        let (ho, wo, pad_top, pad_left) = match padding {
+            Padding::Same => (h, wd, (kh - 1) / 2, (kw - 1) / 2),
+            Padding::Valid => {
+                if h < kh || wd < kw {
+                    return Err(Error::shape(
+                        op,
+                        format!("an input of at least {kh}x{kw} for \"valid\" padding"),
+                        x.shape(),
+                    ));
+                }
+                (h - kh + 1, wd - kw + 1, 0, 0)
+            }
+        };
+        Ok(ConvGeometry {
+            n,
+            h,
+            w: wd,
+            c,
+            kh,
+            kw,
+            f,
+            ho,
+            wo,
+            pad_top,
+            pad_left,
+        })
+    }
+
+    /// Output pixels over the batch: the rows of the im2col matrix.
+    pub(crate) fn rows(&self) -> usize {
+        self.n * self.ho * self.wo
+    }
+
+    /// Taps of one output pixel, `kh * kw * c`: the columns of the im2col matrix.
+    pub(crate) fn patch(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    /// The output shape `[n, ho, wo, f]`.
+    pub(crate) fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.ho, self.wo, self.f]
+    }
+
+    /// `bias` must be `[f]`.
+    pub(crate) fn check_bias(&self, op: &'static str, bias: &Tensor) -> Result<()> {
+        if bias.shape() != [self.f] {
+            return Err(Error::shape(op, [self.f], bias.shape()));
+        }
+        Ok(())
+    }
+
+    /// `dy` must have the output's shape.
+    pub(crate) fn check_dy(&self, op: &'static str, dy: &Tensor) -> Result<()> {
+        if dy.shape() != self.out_shape() {
+            return Err(Error::shape(op, self.out_shape(), dy.shape()));
+        }
+        Ok(())
+    }
+}
+
+/// `x` as `[n, h, w, c]` for 2x2 pooling.
+pub(crate) fn pool_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    match *x.shape() {
+        [n, h, w, c] => Ok((n, h, w, c)),
+        _ => Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
+    }
+}
+
+/// The dimensions of `x` (as [`pool_dims`]) after checking that `dy` has
+/// the pooled shape `[n, h / 2, w / 2, c]`.
+pub(crate) fn pool_grad_dims(
+    op: &'static str,
+    x: &Tensor,
+    dy: &Tensor,
+) -> Result<(usize, usize, usize, usize)> {
+    let (n, h, w, c) = pool_dims(op, x)?;
+    if dy.shape() != [n, h / 2, w / 2, c] {
+        return Err(Error::shape(op, [n, h / 2, w / 2, c], dy.shape()));
+    }
+    Ok((n, h, w, c))
 }

@@ -7,79 +7,13 @@
 
 use super::linalg::{gemm_into, gemm_new};
 use super::{host, Real};
+use crate::backend::shape::{pool_dims, pool_grad_dims, ConvGeometry as Geometry};
 use crate::backend::{Conv2dGrads, Padding};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// Sizes of one convolution.
-#[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    kh: usize,
-    kw: usize,
-    f: usize,
-    ho: usize,
-    wo: usize,
-    pad_top: usize,
-    pad_left: usize,
-}
-
+/// The CPU's walks over a [`Geometry`].
 impl Geometry {
-    fn new(op: &'static str, x: &Tensor, w: &Tensor, padding: Padding) -> Result<Self> {
-        let (n, h, wd, c) = match *x.shape() {
-            [n, h, w, c] => (n, h, w, c),
-            _ => return Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
-        };
-        let (kh, kw, kc, f) = match *w.shape() {
-            [kh, kw, kc, f] => (kh, kw, kc, f),
-            _ => return Err(Error::shape(op, "kernel as [kh, kw, c, f]", w.shape())),
-        };
-        if kc != c {
-            return Err(Error::shape(
-                op,
-                format!("kernel in-channels {c}"),
-                w.shape(),
-            ));
-        }
-        let (ho, wo, pad_top, pad_left) = match padding {
-            Padding::Same => (h, wd, (kh - 1) / 2, (kw - 1) / 2),
-            Padding::Valid => {
-                if h < kh || wd < kw {
-                    return Err(Error::shape(
-                        op,
-                        format!("an input of at least {kh}x{kw} for \"valid\" padding"),
-                        x.shape(),
-                    ));
-                }
-                (h - kh + 1, wd - kw + 1, 0, 0)
-            }
-        };
-        Ok(Geometry {
-            n,
-            h,
-            w: wd,
-            c,
-            kh,
-            kw,
-            f,
-            ho,
-            wo,
-            pad_top,
-            pad_left,
-        })
-    }
-
-    fn rows(&self) -> usize {
-        self.n * self.ho * self.wo
-    }
-
-    fn patch(&self) -> usize {
-        self.kh * self.kw * self.c
-    }
-
     /// Calls `f(col_offset, x_offset, len)` for each kernel row `ky` of output
     /// pixel `(b, oy, ox)` that lies inside the image: the in-bounds taps
     /// `kx` of one kernel row are adjacent in both the im2col row and the
@@ -174,9 +108,7 @@ fn col2im<T: Real>(g: &Geometry, cols: &[T]) -> Vec<T> {
 pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let g = Geometry::new(OP, x, w, padding)?;
-    if b.shape() != [g.f] {
-        return Err(Error::shape(OP, [g.f], b.shape()));
-    }
+    g.check_bias(OP, b)?;
     let (xv, wv, bv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(b, OP)?);
     let cols = im2col(&g, xv);
     let mut y = gemm_new(g.rows(), g.patch(), g.f, &cols, false, wv, false);
@@ -187,7 +119,7 @@ pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> 
             }
         }
     }
-    Ok(T::wrap(&[g.n, g.ho, g.wo, g.f], y))
+    Ok(T::wrap(&g.out_shape(), y))
 }
 
 /// Gradients of [`conv2d`].
@@ -200,9 +132,7 @@ pub fn conv2d_backward<T: Real>(
 ) -> Result<Conv2dGrads> {
     const OP: &str = "conv2d_backward";
     let g = Geometry::new(OP, x, w, padding)?;
-    if dy.shape() != [g.n, g.ho, g.wo, g.f] {
-        return Err(Error::shape(OP, [g.n, g.ho, g.wo, g.f], dy.shape()));
-    }
+    g.check_dy(OP, dy)?;
     let (xv, wv, dv) = (host::<T>(x, OP)?, host::<T>(w, OP)?, host::<T>(dy, OP)?);
     let cols = im2col(&g, xv);
     // dW [patch, f] = cols^T [patch, rows] * dY [rows, f]
@@ -228,13 +158,6 @@ pub fn conv2d_backward<T: Real>(
         dw: T::wrap(w.shape(), dw),
         db: T::wrap(&[g.f], db),
     })
-}
-
-fn pool_dims(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
-    match *x.shape() {
-        [n, h, w, c] => Ok((n, h, w, c)),
-        _ => Err(Error::shape(op, "x as [n, h, w, c]", x.shape())),
-    }
 }
 
 /// Calls `f(out_index, x_index)` for every output element of 2x2 pooling,
@@ -286,10 +209,7 @@ pub fn max_pool2d<T: Real>(x: &Tensor) -> Result<Tensor> {
 /// Gradient of [`max_pool2d`]: `dy` goes to each window's first maximum.
 pub fn max_pool2d_backward<T: Real>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     const OP: &str = "max_pool2d_backward";
-    let (n, h, w, c) = pool_dims(OP, x)?;
-    if dy.shape() != [n, h / 2, w / 2, c] {
-        return Err(Error::shape(OP, [n, h / 2, w / 2, c], dy.shape()));
-    }
+    let (n, h, w, c) = pool_grad_dims(OP, x, dy)?;
     let (xv, dv) = (host::<T>(x, OP)?, host::<T>(dy, OP)?);
     let mut dx = vec![T::zero(); xv.len()];
     for_each_pool_max(xv, (n, h, w, c), |o, i| dx[i] += dv[o]);

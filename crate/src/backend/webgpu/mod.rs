@@ -47,3 +47,5 @@ pub use matmul::{
     matmul, matmul_many, matmul_tensors, MatmulDims, MatmulJob, MatmulKernel, MATMUL_SMALL_WGSL,
     MATMUL_WGSL,
 };
+#[doc(hidden)]
+pub use ops::conv::{set_conv_dispatch_rows, set_conv_method, set_conv_scratch_bytes, ConvMethod};

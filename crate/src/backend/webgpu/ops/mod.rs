@@ -21,11 +21,3 @@ pub(crate) fn bits(x: f32) -> u32 {
 pub(crate) fn word(op: &'static str, n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::invalid(op, format!("size {n} does not fit in 32 bits")))
 }
-
-/// Placeholder for an operation whose kernel is not written yet.
-pub(crate) fn not_yet<T>(op: &'static str) -> Result<T> {
-    Err(Error::BackendUnavailable {
-        backend: "webgpu".into(),
-        reason: format!("{op} has no WebGPU kernel yet"),
-    })
-}
