@@ -19,7 +19,8 @@
 //! use fedwasm::optim::OptimizerConfig;
 //! use fedwasm::train::{optimizer_for, train_local, TrainOptions};
 //!
-//! let b = select(BackendChoice::Auto)?;
+//! // WebGPU on a GPU, else the CPU (FEDWASM_BACKEND-style choice: see `select`).
+//! let b = pollster::block_on(select(BackendChoice::Auto))?;
 //! let (train, _test) = femnist_digits()?;
 //! let mut model = GraphModel::new(builtin::softmax_regression(), b.as_ref(), 0)?;
 //! let groups = [VariableGroup::GlobalTrainable];
