@@ -235,7 +235,7 @@ wasm_node_tests() {
 }
 
 # wasm32 in headless Chromium with WebGPU: the browser test files (see
-# browser_test_args; crate/tests/browser_webgpu.rs so far), on Chromium's
+# browser_test_args: browser_webgpu.rs and the webgpu_*.rs files), on Chromium's
 # SwiftShader adapter. wasm-bindgen-test-runner starts chromedriver
 # (CHROMEDRIVER), which starts Chromium with the capabilities in
 # crate/webdriver.json (WASM_BINDGEN_TEST_WEBDRIVER_JSON; by default the runner

@@ -27,7 +27,7 @@
 
 mod common;
 
-use common::gemm::{self, assert_close, Case, MODES};
+use common::gemm::{self, assert_close, MODES};
 use fedwasm::backend::webgpu::{matmul_many, GpuContext, MatmulDims, MatmulJob};
 use fedwasm::Error;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -48,30 +48,6 @@ async fn gpu() -> GpuContext {
              Run them through `bash tests/run.sh`, which starts Chromium with \
              --enable-unsafe-webgpu (crate/webdriver.json)."
         ),
-    }
-}
-
-/// Runs `cases` as one `matmul_many` call (one submission, one read-back)
-/// and checks each result against the f64 reference.
-async fn check_gemms(ctx: &GpuContext, cases: &[Case]) {
-    let jobs: Vec<MatmulJob> = cases
-        .iter()
-        .map(|c| MatmulJob {
-            dims: MatmulDims {
-                m: c.m,
-                k: c.k,
-                n: c.n,
-                ta: c.ta,
-                tb: c.tb,
-            },
-            a: &c.a,
-            b: &c.b,
-        })
-        .collect();
-    let results = matmul_many(ctx, &jobs).await.unwrap();
-    assert_eq!(results.len(), cases.len());
-    for (c, got) in cases.iter().zip(&results) {
-        gemm::check(c, got);
     }
 }
 
@@ -101,14 +77,14 @@ async fn matmul_matches_f64_for_every_small_shape_and_transpose() {
     let ctx = gpu().await;
     for (ta, tb) in MODES {
         // 1,728 GEMMs per submission.
-        check_gemms(&ctx, &gemm::every_small_shape(ta, tb)).await;
+        common::gpu::check_gemms(&ctx, &gemm::every_small_shape(ta, tb)).await;
     }
 }
 
 #[wasm_bindgen_test]
 async fn matmul_matches_f64_at_shapes_that_break_tiles() {
     let ctx = gpu().await;
-    check_gemms(&ctx, &gemm::tile_breaking_shapes()).await;
+    common::gpu::check_gemms(&ctx, &gemm::tile_breaking_shapes()).await;
 }
 
 #[wasm_bindgen_test]
@@ -149,6 +125,6 @@ async fn gpu_errors_become_crate_errors_and_the_device_stays_usable() {
 
     // Both were caught by scopes, so the device still works.
     ctx.check("after the errors").unwrap();
-    check_gemms(&ctx, &[gemm::case(5, 7, 3, false, false)]).await;
+    common::gpu::check_gemms(&ctx, &[gemm::case(5, 7, 3, false, false)]).await;
     ctx.wait("wait").await.unwrap();
 }

@@ -1,14 +1,14 @@
-//! The WebGPU groundwork, natively (wgpu on Vulkan; CI installs Mesa's
-//! llvmpipe, a CPU Vulkan driver, so these run on machines without a GPU).
+//! The WebGPU kernels' validation and the standalone GEMM, natively (wgpu on
+//! Vulkan; CI installs Mesa's llvmpipe, a CPU Vulkan driver, so these run on
+//! machines without a GPU).
 //!
 //! * Every `.wgsl` kernel parses and validates with naga under empty
 //!   capabilities (so no f64, no i64, no f32 atomics): no GPU needed.
 //! * The GEMM against an f64 triple loop for every `m, n, k` in 1..=12 and
-//!   every transpose pair, plus shapes that break tiled kernels: 17x257x33
-//!   (m x k x n: k spans 17 k-tiles, n crosses a 64-column tile), 266x1x265
-//!   (depth 1, partial tiles on both edges), 130x70x131 (17,030 outputs over
-//!   9 workgroups) and zero dimensions. The cases and the reference are in
-//!   `common/gemm.rs`, shared with the browser tests (`browser_webgpu.rs`).
+//!   every transpose pair, plus shapes that break the two GEMM kernels (see
+//!   `common::gemm::tile_breaking_shapes`: both kernels get some). The cases
+//!   and the reference are in `common/gemm.rs`, shared with the browser
+//!   tests (`browser_webgpu.rs`).
 //! * GPU errors come back as the crate's `Error::Gpu`, not panics.
 //!
 //! No adapter is a failure with a clear message, never a silent pass.
@@ -114,27 +114,9 @@ fn naga_rejects_f64_i64_and_f32_atomics() {
 // ---------------------------------------------------------------------------
 
 /// Runs `cases` in one submission and checks each against the f64 reference
-/// (`common::gemm::check`: the f32 dot-product error bound).
+/// ([`common::gpu::check_gemms`]).
 fn check(ctx: &GpuContext, cases: &[Case]) {
-    let jobs: Vec<MatmulJob> = cases
-        .iter()
-        .map(|c| MatmulJob {
-            dims: MatmulDims {
-                m: c.m,
-                k: c.k,
-                n: c.n,
-                ta: c.ta,
-                tb: c.tb,
-            },
-            a: &c.a,
-            b: &c.b,
-        })
-        .collect();
-    let results = pollster::block_on(matmul_many(ctx, &jobs)).unwrap();
-    assert_eq!(results.len(), cases.len());
-    for (c, got) in cases.iter().zip(&results) {
-        gemm::check(c, got);
-    }
+    pollster::block_on(common::gpu::check_gemms(ctx, cases));
 }
 
 #[test]

@@ -258,6 +258,41 @@ gpu_tests! {
         assert_scaled("softmax_cross_entropy grad", &grad, &host(&want.grad), 1e-5);
     }
 
+    async fn flat_reductions_past_the_per_dimension_limit_fold_into_two(b: &WebGpuBackend) {
+        // 8,388,908 elements: 32,770 partial sums of 256, past the 32,768
+        // workgroups of one grid row, so the grid has a second row whose
+        // extra workgroups own no partial and must not write one.
+        let n = 32_770 * 256 - 12;
+        let pred = values(n, 31);
+        let target: Vec<f32> = values(n, 32).iter().map(|v| v * 0.5).collect();
+        let (gp, _) = both(b, &[n], &pred);
+        let (gt, _) = both(b, &[n], &target);
+        let got = b
+            .read_many(&[
+                &b.squared_error_sum(&gp, &gt).unwrap(),
+                &b.count_within(&gp, &gt, 0.5).unwrap(),
+                &b.mean_squared_error(&gp, &gt).unwrap().loss,
+            ])
+            .await
+            .unwrap();
+        let (p64, t64) = (
+            CpuBackend::f64().upload(&[n], &pred).unwrap(),
+            CpuBackend::f64().upload(&[n], &target).unwrap(),
+        );
+        let cpu64 = CpuBackend::f64();
+        let want_sq = cpu64.squared_error_sum(&p64, &t64).unwrap().to_f32_vec();
+        // Counted on the f32 CPU backend: the same f32 differences.
+        let (p32, t32) = (
+            CpuBackend::new().upload(&[n], &pred).unwrap(),
+            CpuBackend::new().upload(&[n], &target).unwrap(),
+        );
+        let want_within = CpuBackend::new().count_within(&p32, &t32, 0.5).unwrap().to_f32_vec();
+        let want_mse = cpu64.mean_squared_error(&p64, &t64).unwrap().loss.to_f32_vec();
+        assert_close("squared_error_sum over 8.4M", &got[0], &want_sq, 1e-5);
+        assert_eq!(got[1], want_within, "count_within over 8.4M (exact)");
+        assert_close("mean_squared_error over 8.4M", &got[2], &want_mse, 1e-5);
+    }
+
     async fn bad_labels_and_shapes_are_refused_as_on_the_cpu(b: &WebGpuBackend) {
         let cpu = CpuBackend::new();
         let (gs, cs) = both(b, &[3, 4], &values(12, 1));

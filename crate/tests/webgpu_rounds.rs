@@ -150,6 +150,7 @@ async_tests! {
     fed_avg_round_w1_matches_the_cpu => w1_round,
     fed_recon_round_w3_matches_the_cpu => w3_round,
     a_device_lost_mid_round_reruns_that_client_on_the_cpu => device_lost_mid_round,
+    a_device_lost_between_rounds_moves_the_process_to_the_cpu => device_lost_between_rounds,
 }
 
 async fn w1_round() {
@@ -190,4 +191,27 @@ async fn device_lost_mid_round() {
     );
     let on_cpu = one_round(&w1_process(cpu()), &clients).await;
     assert_same_round("W1 round with a lost device", &on_gpu, &on_cpu);
+}
+
+/// The device lost before a round starts (and before `initialize`): the
+/// process moves to the CPU and the round equals the CPU's.
+async fn device_lost_between_rounds() {
+    let gpu = Rc::new(WebGpuBackend::new().await.expect("a WebGPU adapter"));
+    let clients = w1_clients();
+    let process = w1_process(gpu.clone());
+    let fresh = w1_process(gpu.clone());
+    let s0 = process.initialize().await.unwrap();
+    gpu.simulate_device_loss();
+    let on_gpu = process.next(&s0, &clients).await.unwrap();
+    assert_eq!(
+        process.backend().info().kind,
+        BackendKind::Cpu,
+        "fell back to the CPU"
+    );
+    let on_cpu = one_round(&w1_process(cpu()), &clients).await;
+    assert_same_round("W1 round after a lost device", &on_gpu, &on_cpu);
+    // A process built before the loss initializes on the CPU instead.
+    let s = fresh.initialize().await.unwrap();
+    assert_eq!(s, s0, "the same initial state");
+    assert_eq!(fresh.backend().info().kind, BackendKind::Cpu);
 }

@@ -116,8 +116,8 @@ impl std::str::FromStr for BackendChoice {
 /// * `Auto`: WebGPU when an adapter exists and is a real GPU, else the CPU.
 ///   Software adapters (wgpu device type `Cpu`: Mesa's llvmpipe natively)
 ///   are passed over, since the CPU backend is faster than a GPU emulated on
-///   the same cores; force `webgpu` to use one anyway. In the browser the
-///   adapter's type is often not reported, so any adapter counts as a GPU.
+///   the same cores; force `webgpu` to use one anyway. Browsers mark theirs
+///   too (Chromium's SwiftShader fallback adapter is type `Cpu`).
 ///
 /// Every operation of the built-in layers, losses, metrics and optimizers
 /// has a WebGPU kernel, so the choice does not depend on the model.

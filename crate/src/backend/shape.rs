@@ -329,3 +329,21 @@ pub(crate) fn pool_grad_dims(
     }
     Ok((n, h, w, c))
 }
+
+/// Checks a dropout mask request (rate in `[0, 1)`, an element count the u32
+/// counter of [`crate::rng::counter_uniform`] reaches) and returns the
+/// count and the kept elements' scale `1 / (1 - rate)` (computed in f64).
+pub(crate) fn dropout_dims(shape: &[usize], rate: f32) -> Result<(usize, f64)> {
+    const OP: &str = "dropout_mask";
+    if !(0.0..1.0).contains(&rate) {
+        return Err(Error::invalid(OP, format!("rate {rate} is not in [0, 1)")));
+    }
+    let n: usize = shape.iter().product();
+    if n > u32::MAX as usize {
+        return Err(Error::invalid(
+            OP,
+            format!("{n} elements exceed the u32 counter"),
+        ));
+    }
+    Ok((n, 1.0 / (1.0 - rate as f64)))
+}

@@ -151,7 +151,7 @@ impl LearningProcess {
 
     /// Switches to the CPU backend for good (the GPU device is gone) and
     /// returns it.
-    fn fall_back_to_cpu(&self) -> Rc<dyn Backend> {
+    pub(crate) fn fall_back_to_cpu(&self) -> Rc<dyn Backend> {
         let cpu: Rc<dyn Backend> = Rc::new(CpuBackend::new());
         *self.backend.borrow_mut() = cpu.clone();
         cpu
@@ -173,7 +173,12 @@ impl LearningProcess {
     /// # Errors
     /// Whatever the model constructor reports.
     pub fn new_model(&self) -> Result<Box<dyn Model>> {
-        (self.model_fn)(self.backend().as_ref(), self.seed)
+        self.new_model_on(self.backend().as_ref())
+    }
+
+    /// [`LearningProcess::new_model`] on the backend `b`.
+    pub(crate) fn new_model_on(&self, b: &dyn Backend) -> Result<Box<dyn Model>> {
+        (self.model_fn)(b, self.seed)
     }
 
     /// The initial state: the model's initial global weights, the server
@@ -182,9 +187,15 @@ impl LearningProcess {
     /// # Errors
     /// Whatever building the model or reading it back reports.
     pub async fn initialize(&self) -> Result<LearningProcessState> {
-        let b = self.backend();
+        match self.initialize_on(self.backend()).await {
+            Err(Error::DeviceLost { .. }) => self.initialize_on(self.fall_back_to_cpu()).await,
+            other => other,
+        }
+    }
+
+    async fn initialize_on(&self, b: Rc<dyn Backend>) -> Result<LearningProcessState> {
         let b = b.as_ref();
-        let model = self.new_model()?;
+        let model = self.new_model_on(b)?;
         let weights = ModelWeights::read(b, model.as_ref()).await?;
         let server_optimizer = match &self.server_optimizer {
             None => None,
@@ -277,7 +288,13 @@ impl LearningProcess {
         let mut round = self.begin_round(state)?;
         self.check_client_data("LearningProcess::next", clients)?;
         let mut b = self.backend();
-        let mut model = self.new_model()?;
+        let mut model = match self.new_model() {
+            Err(Error::DeviceLost { .. }) => {
+                b = self.fall_back_to_cpu();
+                self.new_model()?
+            }
+            other => other?,
+        };
         for (i, data) in clients.iter().enumerate() {
             let cs = client_states.map(|s| &s[i]);
             let key = cs.map_or(i as u64, |s| s.index);

@@ -141,11 +141,16 @@ impl StatefulProcess {
     /// # Errors
     /// Whatever building the model or reading it reports.
     pub async fn initial_client_state(&self, index: u64) -> Result<ClientState> {
-        let b = self.inner.backend();
-        let b = b.as_ref();
-        let mut model = self.inner.new_model()?;
-        model.reinitialize(b, &LOCAL, client_seed(self.seed, u64::MAX, index))?;
-        ClientState::read(b, model.as_ref(), index).await
+        let seed = client_seed(self.seed, u64::MAX, index);
+        let on = |b: Rc<dyn Backend>| async move {
+            let mut model = self.inner.new_model_on(b.as_ref())?;
+            model.reinitialize(b.as_ref(), &LOCAL, seed)?;
+            ClientState::read(b.as_ref(), model.as_ref(), index).await
+        };
+        match on(self.inner.backend()).await {
+            Err(Error::DeviceLost { .. }) => on(self.inner.fall_back_to_cpu()).await,
+            other => other,
+        }
     }
 
     /// Runs one round: client `i` trains on `clients[i]` starting from

@@ -76,7 +76,8 @@ impl DeviceBatch {
         // Batches are host f32; borrow them rather than copy twice.
         let upload = |t: &Tensor| match t.as_f32() {
             Some(v) => b.upload(t.shape(), v),
-            None => b.upload(t.shape(), &t.to_f32_vec()),
+            None if t.is_host() => b.upload(t.shape(), &t.to_f32_vec()),
+            None => Err(device_batch("DeviceBatch::upload", t)),
         };
         Ok(DeviceBatch {
             x: upload(&batch.x)?,
@@ -172,11 +173,28 @@ pub trait Model {
     }
 }
 
+/// The error for a batch tensor that is already on a device: batches come
+/// from host datasets.
+fn device_batch(op: &'static str, t: &Tensor) -> Error {
+    Error::Storage {
+        op,
+        detail: format!(
+            "a batch tensor of shape {:?} is on a WebGPU device; batches are host tensors",
+            t.shape()
+        ),
+    }
+}
+
 /// Checks that a host batch matches an element spec (shape and labels).
 ///
 /// # Errors
 /// [`Error::Shape`] naming the expected and actual per-example shapes.
 pub fn check_batch(model: &str, spec: &ElementSpec, batch: &Batch) -> Result<()> {
+    for t in [&batch.x, &batch.y] {
+        if !t.is_host() {
+            return Err(device_batch("check_batch", t));
+        }
+    }
     let n = batch.y.len();
     if batch.x.shape().split_first() != Some((&n, spec.x_shape.as_slice())) {
         let mut expected = vec![n];

@@ -55,11 +55,13 @@ pub fn every_small_shape(ta: bool, tb: bool) -> Vec<Case> {
         .collect()
 }
 
-/// Shapes that break tiled kernels (64 x 64 output tiles, 16-deep k-tiles),
-/// with every transpose pair: 17x257x33 (m x k x n: k spans 17 k-tiles, n
-/// crosses a 64-column tile), 266x1x265 (depth 1, partial tiles on both
-/// edges), 130x70x131 (17,030 outputs over 3 x 3 workgroups), 65x16x64
-/// (exactly one k-tile; one row past a tile) and zero dimensions.
+/// Shapes that break tiled kernels, with every transpose pair (m x k x n).
+/// For the one-element-per-thread kernel (skinny results, 16 x 16 blocks):
+/// 17x257x33, 65x16x64 (one row past a 64-row tile) and zero dimensions.
+/// For the 64 x 64-tile kernel (16-deep k-tiles): 266x1x265 (depth 1,
+/// partial tiles on both edges), 130x70x131 (17,030 outputs over 3 x 3
+/// workgroups), 130x257x131 (k spans 17 k-tiles, the last partial) and
+/// 129x16x640 (exactly one k-tile; one row past a tile, ten column tiles).
 pub fn tile_breaking_shapes() -> Vec<Case> {
     let mut cases = Vec::new();
     for (ta, tb) in MODES {
@@ -67,6 +69,8 @@ pub fn tile_breaking_shapes() -> Vec<Case> {
         cases.push(case(266, 1, 265, ta, tb));
         cases.push(case(130, 70, 131, ta, tb));
         cases.push(case(65, 16, 64, ta, tb));
+        cases.push(case(130, 257, 131, ta, tb));
+        cases.push(case(129, 16, 640, ta, tb));
         cases.push(case(3, 0, 4, ta, tb)); // k = 0: all zeros
         cases.push(case(0, 5, 4, ta, tb)); // empty result
         cases.push(case(4, 5, 0, ta, tb));

@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use fedwasm::backend::webgpu::WebGpuBackend;
+use fedwasm::backend::webgpu::{matmul_many, GpuContext, MatmulDims, MatmulJob, WebGpuBackend};
 use fedwasm::backend::{Backend, CpuBackend};
 use fedwasm::Tensor;
 
@@ -132,4 +132,29 @@ macro_rules! async_tests {
             }
         )*
     };
+}
+
+/// Runs the GEMM `cases` as one `matmul_many` call (one submission, one
+/// read-back) and checks each against the f64 reference (`gemm::check`: the
+/// f32 dot-product error bound).
+pub async fn check_gemms(ctx: &GpuContext, cases: &[super::gemm::Case]) {
+    let jobs: Vec<MatmulJob> = cases
+        .iter()
+        .map(|c| MatmulJob {
+            dims: MatmulDims {
+                m: c.m,
+                k: c.k,
+                n: c.n,
+                ta: c.ta,
+                tb: c.tb,
+            },
+            a: &c.a,
+            b: &c.b,
+        })
+        .collect();
+    let results = matmul_many(ctx, &jobs).await.unwrap();
+    assert_eq!(results.len(), cases.len());
+    for (c, got) in cases.iter().zip(&results) {
+        super::gemm::check(c, got);
+    }
 }

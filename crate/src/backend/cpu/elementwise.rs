@@ -3,10 +3,10 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::{host, host_mut, same_shape, Real};
-use crate::backend::shape::last_axis_rows;
+use crate::backend::shape::{dropout_dims, last_axis_rows};
 use crate::error::{Error, Result};
 use crate::rng::counter_uniform;
-use crate::tensor::{numel, Tensor};
+use crate::tensor::Tensor;
 
 /// `f(a, b)` elementwise over equal shapes.
 pub fn zip_map<T: Real>(
@@ -105,20 +105,8 @@ pub fn softmax_backward<T: Real>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
 
 /// Inverted-dropout mask from the counter-based RNG.
 pub fn dropout_mask<T: Real>(shape: &[usize], rate: f32, seed: u64, stream: u32) -> Result<Tensor> {
-    if !(0.0..1.0).contains(&rate) {
-        return Err(Error::invalid(
-            "dropout_mask",
-            format!("rate {rate} is not in [0, 1)"),
-        ));
-    }
-    let n = numel(shape);
-    if n > u32::MAX as usize {
-        return Err(Error::invalid(
-            "dropout_mask",
-            format!("{n} elements exceed the u32 counter"),
-        ));
-    }
-    let keep = T::c(1.0 / (1.0 - rate as f64));
+    let (n, keep) = dropout_dims(shape, rate)?;
+    let keep = T::c(keep);
     let out = (0..n as u32)
         .map(|i| {
             if counter_uniform(seed, stream, i) >= rate {

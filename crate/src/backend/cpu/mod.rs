@@ -61,15 +61,23 @@ impl CpuBackend {
 
 /// Host elements of `t` as `T`, or a storage error naming `op`.
 pub(crate) fn host<'a, T: Real>(t: &'a Tensor, op: &'static str) -> Result<&'a [T]> {
-    T::slice(t).ok_or_else(|| Error::Storage {
+    T::slice(t).ok_or_else(|| storage_error(t, op, std::any::type_name::<T>()))
+}
+
+/// The [`Error::Storage`] for an operand that is not a host `T` tensor.
+fn storage_error(t: &Tensor, op: &'static str, want: &str) -> Error {
+    let is = if t.is_host() {
+        format!("a host {:?} tensor", t.precision())
+    } else {
+        "on a WebGPU device (read it back, or use the WebGPU backend)".to_string()
+    };
+    Error::Storage {
         op,
         detail: format!(
-            "operand of shape {:?} is {:?}, expected {}",
-            t.shape(),
-            t.precision(),
-            std::any::type_name::<T>()
+            "operand of shape {:?} is {is}, expected host {want}",
+            t.shape()
         ),
-    })
+    }
 }
 
 /// Mutable host elements of `t` as `T`.

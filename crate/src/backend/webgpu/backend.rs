@@ -336,6 +336,9 @@ impl WebGpuBackend {
                 format!("grid {groups:?} exceeds the device's {max} workgroups per dimension"),
             ));
         }
+        // Scopes open before any resource is created, so what goes wrong
+        // here is caught and reported by the next read.
+        self.begin(op)?;
         let pipeline = self.pipeline(op, kernel)?;
         let pipeline = &pipeline;
         let device = self.ctx.device();

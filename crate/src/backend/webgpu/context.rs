@@ -212,8 +212,8 @@ impl GpuContext {
     /// other threads.
     ///
     /// # Errors
-    /// [`Error::Gpu`] for a caught error, an earlier device loss or an
-    /// uncaptured error.
+    /// [`Error::Gpu`] for a caught error or an earlier uncaptured one;
+    /// [`Error::DeviceLost`] after a device loss.
     pub async fn scoped<T>(&self, op: &'static str, work: impl FnOnce(&Self) -> T) -> Result<T> {
         self.check(op)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -280,7 +280,8 @@ impl GpuContext {
     /// device natively, by awaiting the browser's callback in wasm.
     ///
     /// # Errors
-    /// [`Error::Gpu`] when polling fails or the device is lost.
+    /// [`Error::Gpu`] when polling fails; [`Error::DeviceLost`] when the
+    /// device is lost.
     pub async fn wait(&self, op: &'static str) -> Result<()> {
         let (tx, rx) = oneshot();
         self.queue.on_submitted_work_done(move || tx.send(()));

@@ -1,5 +1,5 @@
 //! The registry of WGSL kernels: every `(name, source, entry point)` the
-//! backend compiles when it starts. Each `ops` module lists its own.
+//! backend may run, compiled on first use. Each `ops` module lists its own.
 
 use super::matmul::{MatmulKernel, MATMUL_SMALL_WGSL, MATMUL_WGSL};
 use super::ops;

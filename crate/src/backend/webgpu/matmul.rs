@@ -88,9 +88,12 @@ impl MatmulDims {
     /// blocks in both directions and there are at least 8 of them (enough
     /// workgroups to spread), else 16x16 blocks, which waste less of a
     /// skinny result such as a batch of 20 through a 10-unit layer.
+    /// Results too tall or wide for a grid of 16x16 blocks (more than
+    /// 65,535 blocks along a side, WebGPU's default limit) take 64x64 blocks.
     pub fn kernel(&self) -> MatmulKernel {
         let blocks = self.m.div_ceil(64) * self.n.div_ceil(64);
-        if self.m >= 64 && self.n >= 64 && blocks >= 8 {
+        let small_fits = self.m.div_ceil(16) <= 65_535 && self.n.div_ceil(16) <= 65_535;
+        if !small_fits || (self.m >= 64 && self.n >= 64 && blocks >= 8) {
             MatmulKernel::Large
         } else {
             MatmulKernel::Small

@@ -31,7 +31,8 @@ pub(crate) fn staging(ctx: &GpuContext, label: &str, len: usize) -> wgpu::Buffer
 /// The first `len` f32s of a staging buffer whose copies were submitted.
 ///
 /// # Errors
-/// [`Error::Gpu`] naming `op` when the mapping fails or the device is lost.
+/// [`Error::Gpu`] naming `op` when the mapping fails; [`Error::DeviceLost`]
+/// when the device is lost.
 pub(crate) async fn read_f32(
     ctx: &GpuContext,
     staging: &wgpu::Buffer,

@@ -321,7 +321,9 @@ fn loss_mse_partial(
         v = d * d;
     }
     let s = block_sum(lid, v);
-    if (lid == 0u) {
+    // Groups past ceil(n / 256) exist when the grid folds into y: they own
+    // no partial.
+    if (lid == 0u && g * 256u < p.n) {
         out4[g] = s;
     }
 }
@@ -341,7 +343,9 @@ fn loss_sq_err_partial(
         v = d * d;
     }
     let s = block_sum(lid, v);
-    if (lid == 0u) {
+    // Groups past ceil(n / 256) exist when the grid folds into y: they own
+    // no partial.
+    if (lid == 0u && g * 256u < p.n) {
         out3[g] = s;
     }
 }
@@ -361,7 +365,9 @@ fn loss_within_partial(
         v = select(0u, 1u, abs(in1[i] - in2[i]) <= bitcast<f32>(p.f0));
     }
     let s = block_sum_u(lid, v);
-    if (lid == 0u) {
+    // Groups past ceil(n / 256) exist when the grid folds into y: they own
+    // no partial.
+    if (lid == 0u && g * 256u < p.n) {
         out3u[g] = s;
     }
 }

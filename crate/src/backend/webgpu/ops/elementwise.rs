@@ -2,11 +2,11 @@
 //! (`kernels/elementwise.wgsl`) and dropout masks (`kernels/dropout.wgsl`).
 
 use super::{bits, word};
-use crate::backend::shape::{bias_dim, dims2, last_dim, same_shape};
+use crate::backend::shape::{bias_dim, dims2, dropout_dims, last_dim, same_shape};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::error::{Error, Result};
-use crate::tensor::{numel, Tensor};
+use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../kernels/elementwise.wgsl");
 const DROPOUT: &str = include_str!("../kernels/dropout.wgsl");
@@ -124,18 +124,9 @@ pub(crate) fn dropout_mask(
     stream: u32,
 ) -> Result<Tensor> {
     const OP: &str = "dropout_mask";
-    if !(0.0..1.0).contains(&rate) {
-        return Err(Error::invalid(OP, format!("rate {rate} is not in [0, 1)")));
-    }
-    let n = numel(shape);
-    if n > u32::MAX as usize {
-        return Err(Error::invalid(
-            OP,
-            format!("{n} elements exceed the u32 counter"),
-        ));
-    }
+    let (n, keep) = dropout_dims(shape, rate)?;
     // As the CPU computes it (in f64, rounded once to f32).
-    let keep = (1.0 / (1.0 - rate as f64)) as f32;
+    let keep = keep as f32;
     let out = b.alloc(OP, shape)?;
     b.dispatch_1d(
         OP,

@@ -12,8 +12,9 @@
 //!   `[rows, k]` buffer (WebGPU zero-fills new buffers), so untouched rows
 //!   cost nothing.
 
+use super::host_indices;
 use super::word;
-use crate::backend::shape::{dims2, indices, rows_of};
+use crate::backend::shape::{dims2, rows_of};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::error::{Error, Result};
@@ -36,18 +37,7 @@ pub(crate) const KERNELS: &[Kernel] = &[
 /// [`Error::InvalidArgument`] for a bad id, or when `ids` has no host copy
 /// (it was computed on the device, or updated in place, not uploaded).
 fn host_ids(b: &WebGpuBackend, op: &'static str, ids: &Tensor, limit: usize) -> Result<Vec<usize>> {
-    let host = b.gpu(op, ids)?.host().ok_or_else(|| {
-        Error::invalid(
-            op,
-            format!(
-                "the ids (shape {:?}) must be uploaded from the host: the WebGPU backend \
-                 checks and groups them there, and a tensor computed on the device has no \
-                 host copy",
-                ids.shape()
-            ),
-        )
-    })?;
-    indices(host, limit, op)
+    host_indices(b, op, ids, limit, "ids")
 }
 
 pub(crate) fn gather_rows(b: &WebGpuBackend, table: &Tensor, ids: &Tensor) -> Result<Tensor> {

@@ -13,14 +13,14 @@
 //! on the host copy that uploaded tensors keep; the kernels then read them
 //! as `f32` and convert.
 
-use super::{bits, word};
-use crate::backend::cpu::{index, PROB_EPS};
+use super::{bits, host_indices, word};
+use crate::backend::cpu::PROB_EPS;
 use crate::backend::shape::{class_dims, last_axis_rows, same_len, same_shape};
 use crate::backend::webgpu::backend::WORKGROUP_1D;
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::LossOutput;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../kernels/loss.wgsl");
@@ -111,20 +111,7 @@ fn check_labels(
     labels: &Tensor,
     classes: usize,
 ) -> Result<()> {
-    let host = b.gpu(op, labels)?.host().ok_or_else(|| {
-        Error::invalid(
-            op,
-            format!(
-                "the labels (shape {:?}) have no host copy: labels must be uploaded \
-                 from the host (Backend::upload), not computed on the device",
-                labels.shape()
-            ),
-        )
-    })?;
-    for (i, &v) in host.iter().enumerate() {
-        index(v, i, classes, op)?;
-    }
-    Ok(())
+    host_indices(b, op, labels, classes, "labels").map(drop)
 }
 
 /// `1 / max(n, 1)` in `f32`, as the CPU computes it.
