@@ -42,12 +42,7 @@ fn js_error(e: crate::Error) -> JsError {
 /// `"webgpu"` without an adapter is an error.
 #[wasm_bindgen(js_name = backendInfo)]
 pub async fn backend_info(backend: Option<String>) -> Result<String, JsError> {
-    let choice = backend
-        .as_deref()
-        .unwrap_or("auto")
-        .parse()
-        .map_err(js_error)?;
-    let b = crate::backend::select(choice).await.map_err(js_error)?;
+    let b = pick(backend).await?;
     Ok(serde_json::to_string(&b.info()).expect("backend info serialises"))
 }
 

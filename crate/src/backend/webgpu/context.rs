@@ -34,11 +34,13 @@ impl std::fmt::Display for AdapterSummary {
 /// A WebGPU device and queue, the compiled compute pipelines, and the GPU
 /// errors that happened outside any error scope.
 ///
-/// All GPU work goes through [`GpuContext::scoped`], which wraps it in
-/// out-of-memory, validation and internal error scopes and turns what they
-/// catch into [`Error::Gpu`]; errors the scopes miss (and device loss) are
-/// recorded by handlers installed here instead of wgpu's default, which
-/// panics, and reported by the next [`GpuContext::check`].
+/// GPU work runs inside out-of-memory, validation and internal error scopes,
+/// whose catches become [`Error::Gpu`]: [`GpuContext::scoped`] wraps one
+/// piece of work, and the backend keeps one set open between two reads.
+/// Errors the scopes miss, and device loss, are recorded by handlers
+/// installed here instead of wgpu's default (which panics) and reported by
+/// every later [`GpuContext::check`]: an uncaptured error is fatal for the
+/// context ([`Error::Gpu`]), a lost device is [`Error::DeviceLost`].
 pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
