@@ -20,7 +20,7 @@ use crate::backend::Backend;
 use crate::data::{Dataset, ReconstructionSplit};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricKind, UnfinalizedMetrics};
-use crate::model::{Model, NamedTensor, VariableGroup};
+use crate::model::{Model, NamedTensor, VariableGroup, VariableInfo};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -140,16 +140,19 @@ impl ClientState {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn read(b: &dyn Backend, model: &dyn Model, index: u64) -> Result<Self> {
-        let mut local_weights = Vec::new();
-        for (info, value) in model.variables().iter().zip(model.values()) {
-            if !info.group.is_global() {
-                local_weights.push(NamedTensor::new(
-                    info.name.clone(),
-                    info.shape.clone(),
-                    b.read(value).await?,
-                )?);
-            }
-        }
+        let locals: Vec<(&VariableInfo, &Tensor)> = model
+            .variables()
+            .iter()
+            .zip(model.values())
+            .filter(|(info, _)| !info.group.is_global())
+            .collect();
+        let tensors: Vec<&Tensor> = locals.iter().map(|(_, t)| *t).collect();
+        let data = b.read_many(&tensors).await?;
+        let local_weights = locals
+            .into_iter()
+            .zip(data)
+            .map(|((info, _), d)| NamedTensor::new(info.name.clone(), info.shape.clone(), d))
+            .collect::<Result<_>>()?;
         Ok(ClientState {
             index,
             local_weights,
@@ -350,25 +353,31 @@ pub async fn client_update(
     })
 }
 
-/// `model - global` for each global trainable variable, in `f32`.
+/// `model - global` for each global trainable variable, in `f32`, with one
+/// read-back for all of them.
 async fn model_delta(
     b: &dyn Backend,
     model: &dyn Model,
     global: &ModelWeights,
 ) -> Result<Vec<Vec<f32>>> {
-    let mut start = global.trainable.iter();
-    let mut out = Vec::with_capacity(global.trainable.len());
-    for (info, value) in model.variables().iter().zip(model.values()) {
-        if info.group != VariableGroup::GlobalTrainable {
-            continue;
-        }
-        let g = start.next().ok_or_else(|| Error::WeightsStructure {
+    let trained: Vec<(&VariableInfo, &Tensor)> = model
+        .variables()
+        .iter()
+        .zip(model.values())
+        .filter(|(info, _)| info.group == VariableGroup::GlobalTrainable)
+        .collect();
+    if trained.len() != global.trainable.len() {
+        return Err(Error::WeightsStructure {
             op: "client_update",
-            expected: format!("a broadcast value for {:?}", info.name),
-            got: "none".into(),
-        })?;
-        let now = b.read(value).await?;
-        out.push(now.iter().zip(&g.data).map(|(c, g)| c - g).collect());
+            expected: format!("{} broadcast trainable variables", trained.len()),
+            got: format!("{}", global.trainable.len()),
+        });
     }
-    Ok(out)
+    let tensors: Vec<&Tensor> = trained.iter().map(|(_, t)| *t).collect();
+    let now = b.read_many(&tensors).await?;
+    Ok(now
+        .iter()
+        .zip(&global.trainable)
+        .map(|(now, g)| now.iter().zip(&g.data).map(|(c, g)| c - g).collect())
+        .collect())
 }

@@ -6,8 +6,8 @@ use super::weights::{NamedTensor, WeightsSnapshot};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 
-/// Reads the variables of `model` whose group satisfies `keep` (one read-back
-/// per variable). Use `|_| true` for all, `VariableGroup::is_global` for what
+/// Reads the variables of `model` whose group satisfies `keep` (one
+/// read-back for all of them). Use `|_| true` for all, `VariableGroup::is_global` for what
 /// may leave the client.
 ///
 /// # Errors
@@ -17,16 +17,19 @@ pub async fn read_weights(
     model: &dyn Model,
     keep: impl Fn(VariableGroup) -> bool,
 ) -> Result<WeightsSnapshot> {
-    let mut variables = Vec::new();
-    for (info, value) in model.variables().iter().zip(model.values()) {
-        if keep(info.group) {
-            variables.push(NamedTensor::new(
-                info.name.clone(),
-                info.shape.clone(),
-                b.read(value).await?,
-            )?);
-        }
-    }
+    let kept: Vec<_> = model
+        .variables()
+        .iter()
+        .zip(model.values())
+        .filter(|(info, _)| keep(info.group))
+        .collect();
+    let tensors: Vec<_> = kept.iter().map(|(_, t)| *t).collect();
+    let data = b.read_many(&tensors).await?;
+    let variables = kept
+        .into_iter()
+        .zip(data)
+        .map(|((info, _), d)| NamedTensor::new(info.name.clone(), info.shape.clone(), d))
+        .collect::<Result<_>>()?;
     Ok(WeightsSnapshot::new(variables))
 }
 
