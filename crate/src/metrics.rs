@@ -256,21 +256,37 @@ impl MetricAccumulator {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn report(&self, b: &dyn Backend) -> Result<UnfinalizedMetrics> {
-        // Every device sum in one read-back.
-        let summed: Vec<MetricKind> = self
-            .kinds
-            .iter()
-            .copied()
-            .filter(|k| self.sums.contains_key(k))
-            .collect();
-        let tensors: Vec<&Tensor> = summed.iter().map(|k| &self.sums[k]).collect();
-        let values = b.read_many(&tensors).await?;
+        let values = b.read_many(&self.sum_tensors()).await?;
+        self.report_from(&values)
+    }
+
+    /// The device sums [`MetricAccumulator::report_from`] needs, in order:
+    /// read them back together with other tensors to save a read-back.
+    pub fn sum_tensors(&self) -> Vec<&Tensor> {
+        self.sums.values().collect()
+    }
+
+    /// The unfinalized metrics, given the values of
+    /// [`MetricAccumulator::sum_tensors`] (in that order).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `values` do not match the sums.
+    pub fn report_from(&self, values: &[Vec<f32>]) -> Result<UnfinalizedMetrics> {
+        if values.len() != self.sums.len() || values.iter().any(|v| v.len() != 1) {
+            return Err(Error::invalid(
+                "MetricAccumulator::report_from",
+                format!(
+                    "expected {} one-element sums, got {} values",
+                    self.sums.len(),
+                    values.len()
+                ),
+            ));
+        }
         let sum = |kind: &MetricKind| -> f64 {
-            summed
-                .iter()
+            self.sums
+                .keys()
                 .position(|k| k == kind)
-                .and_then(|i| values[i].first())
-                .map_or(0.0, |&v| v as f64)
+                .map_or(0.0, |i| values[i][0] as f64)
         };
         let mut out = BTreeMap::new();
         for kind in &self.kinds {

@@ -25,8 +25,8 @@ use fedwasm::data::{
     femnist_digits, synthetic_ratings, Dataset, ReconstructionSplit, SyntheticRatings,
 };
 use fedwasm::federated::{
-    self, build_fed_recon, build_weighted_fed_avg, ClientWeighting, FedAvgConfig, FedReconConfig,
-    LearningProcess, LearningProcessOutput, ModelWeights,
+    self, build_fed_recon, build_weighted_fed_avg, client_update, ClientWeighting, FedAvgConfig,
+    FedReconConfig, LearningProcess, LearningProcessOutput, ModelWeights,
 };
 use fedwasm::metrics::MetricKind;
 use fedwasm::model::builtin;
@@ -151,6 +151,7 @@ async_tests! {
     fed_recon_round_w3_matches_the_cpu => w3_round,
     a_device_lost_mid_round_reruns_that_client_on_the_cpu => device_lost_mid_round,
     a_device_lost_between_rounds_moves_the_process_to_the_cpu => device_lost_between_rounds,
+    a_client_reads_back_once => one_read_back_per_client,
 }
 
 async fn w1_round() {
@@ -214,4 +215,40 @@ async fn device_lost_between_rounds() {
     let s = fresh.initialize().await.unwrap();
     assert_eq!(s, s0, "the same initial state");
     assert_eq!(fresh.backend().info().kind, BackendKind::Cpu);
+}
+
+/// A client's whole local work (FedAvg's epochs, FedRecon's two phases)
+/// ends in one read-back: its metrics and its update together.
+async fn one_read_back_per_client() {
+    let gpu = Rc::new(WebGpuBackend::new().await.expect("a WebGPU adapter"));
+    let as_dyn: Rc<dyn Backend> = gpu.clone();
+    let (w3, items) = w3_clients();
+    for (process, clients) in [
+        (w1_process(as_dyn.clone()), w1_clients()),
+        (w3_process(as_dyn.clone(), items), w3),
+    ] {
+        let s0 = process.initialize().await.unwrap();
+        let mut round = process.begin_round(&s0).unwrap();
+        let mut model = process.new_model().unwrap();
+        for (i, data) in clients.iter().take(3).enumerate() {
+            let before = gpu.read_backs();
+            let out = client_update(
+                as_dyn.as_ref(),
+                model.as_mut(),
+                round.task(i as u64),
+                &s0.global_model_weights,
+                data,
+                None,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                gpu.read_backs() - before,
+                1,
+                "{}: client {i}",
+                process.name()
+            );
+            round.accept(out).unwrap();
+        }
+    }
 }

@@ -19,14 +19,14 @@ use super::weights::ModelWeights;
 use crate::backend::Backend;
 use crate::data::{Dataset, ReconstructionSplit};
 use crate::error::{Error, Result};
-use crate::metrics::{MetricKind, UnfinalizedMetrics};
+use crate::metrics::{MetricAccumulator, MetricKind, UnfinalizedMetrics};
 use crate::model::{Model, NamedTensor, VariableGroup, VariableInfo};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::train::{
-    evaluate, optimizer_for, reconstruct_and_evaluate, reconstruct_and_train, train_local_multi,
-    GroupOptimizer, Proximal, ReconstructionConfig, TrainOptions,
+    evaluate_pass, optimizer_for, reconstruct_and_evaluate_pass, reconstruct_and_train_pass,
+    train_pass, GroupOptimizer, Proximal, ReconstructionConfig, TrainOptions,
 };
 
 /// The local variable groups.
@@ -263,8 +263,10 @@ pub async fn client_update(
         seed: task.seed,
         ..TrainOptions::default()
     };
-    let mut new_state = None;
-    let metrics = match task.work {
+    // The work is recorded on the backend; its metric sums, the trained
+    // globals and (stateful clients) the local variables are then read back
+    // together, once.
+    let acc = match task.work {
         ClientWork::Train {
             client_optimizer,
             proximal_strength,
@@ -284,11 +286,11 @@ pub async fn client_update(
                 groups: &groups,
                 optimizer: &mut opt,
             }];
-            train_local_multi(b, model, &mut parts, data, proximal, opts).await?
+            train_pass(b, model, &mut parts, data, proximal, opts)?
         }
         ClientWork::Reconstruct { config } => {
             model.reinitialize(b, &LOCAL, task.seed)?;
-            reconstruct_and_train(b, model, config, data, task.seed).await?
+            reconstruct_and_train_pass(b, model, config, data, task.seed)?
         }
         ClientWork::Stateful {
             client_optimizer,
@@ -313,24 +315,47 @@ pub async fn client_update(
                     optimizer: &mut local_opt,
                 },
             ];
-            let m = train_local_multi(b, model, &mut parts, data, None, opts).await?;
-            new_state = Some(ClientState::read(b, model, state.index).await?);
-            m
+            train_pass(b, model, &mut parts, data, None, opts)?
         }
-        ClientWork::Evaluate => evaluate(b, model, data).await?,
+        ClientWork::Evaluate => evaluate_pass(b, model, data)?,
         ClientWork::ReconstructEvaluate {
             reconstruction_optimizer,
             split,
         } => {
             model.reinitialize(b, &LOCAL, task.seed)?;
-            reconstruct_and_evaluate(b, model, reconstruction_optimizer, split, data, task.seed)
-                .await?
+            reconstruct_and_evaluate_pass(
+                b,
+                model,
+                reconstruction_optimizer,
+                split,
+                data,
+                task.seed,
+            )?
         }
     };
+    let read = ClientReadBack::new(model, &acc, task.work);
+    let values = b.read_many(&read.tensors()).await?;
+    let (sums, rest) = values.split_at(read.sums.len());
+    let (trained, locals) = rest.split_at(read.trained.len());
+    let metrics = acc.report_from(sums)?;
     let mut update = if task.work.is_evaluation() {
         Vec::new()
     } else {
-        model_delta(b, model, global).await?
+        model_delta(trained, global)?
+    };
+    let new_state = match (task.work, client_state) {
+        (ClientWork::Stateful { .. }, Some(state)) => Some(ClientState {
+            index: state.index,
+            local_weights: read
+                .locals
+                .iter()
+                .zip(locals)
+                .map(|((info, _), d)| {
+                    NamedTensor::new(info.name.clone(), info.shape.clone(), d.clone())
+                })
+                .collect::<Result<_>>()?,
+        }),
+        _ => None,
     };
     let num_examples = metrics.value(MetricKind::NumExamples).unwrap_or(0.0);
     let mut weight = task.weighting.weight(num_examples);
@@ -353,19 +378,49 @@ pub async fn client_update(
     })
 }
 
-/// `model - global` for each global trainable variable, in `f32`, with one
-/// read-back for all of them.
-async fn model_delta(
-    b: &dyn Backend,
-    model: &dyn Model,
-    global: &ModelWeights,
-) -> Result<Vec<Vec<f32>>> {
-    let trained: Vec<(&VariableInfo, &Tensor)> = model
-        .variables()
-        .iter()
-        .zip(model.values())
-        .filter(|(info, _)| info.group == VariableGroup::GlobalTrainable)
-        .collect();
+/// What a client reads back at the end, in one go: the metric sums, the
+/// global trainable variables (for the update) and, for stateful clients,
+/// the local variables (the new client state).
+struct ClientReadBack<'m> {
+    sums: Vec<&'m Tensor>,
+    trained: Vec<&'m Tensor>,
+    locals: Vec<(&'m VariableInfo, &'m Tensor)>,
+}
+
+impl<'m> ClientReadBack<'m> {
+    fn new(model: &'m dyn Model, acc: &'m MetricAccumulator, work: &ClientWork) -> Self {
+        let vars = || model.variables().iter().zip(model.values());
+        let trained = if work.is_evaluation() {
+            Vec::new()
+        } else {
+            vars()
+                .filter(|(info, _)| info.group == VariableGroup::GlobalTrainable)
+                .map(|(_, t)| t)
+                .collect()
+        };
+        let locals = if matches!(work, ClientWork::Stateful { .. }) {
+            vars().filter(|(info, _)| !info.group.is_global()).collect()
+        } else {
+            Vec::new()
+        };
+        ClientReadBack {
+            sums: acc.sum_tensors(),
+            trained,
+            locals,
+        }
+    }
+
+    /// Everything, in order: sums, trained globals, locals.
+    fn tensors(&self) -> Vec<&'m Tensor> {
+        let mut out = self.sums.clone();
+        out.extend(&self.trained);
+        out.extend(self.locals.iter().map(|(_, t)| *t));
+        out
+    }
+}
+
+/// `trained - global` for each global trainable variable, in `f32`.
+fn model_delta(trained: &[Vec<f32>], global: &ModelWeights) -> Result<Vec<Vec<f32>>> {
     if trained.len() != global.trainable.len() {
         return Err(Error::WeightsStructure {
             op: "client_update",
@@ -373,9 +428,7 @@ async fn model_delta(
             got: format!("{}", global.trainable.len()),
         });
     }
-    let tensors: Vec<&Tensor> = trained.iter().map(|(_, t)| *t).collect();
-    let now = b.read_many(&tensors).await?;
-    Ok(now
+    Ok(trained
         .iter()
         .zip(&global.trainable)
         .map(|(now, g)| now.iter().zip(&g.data).map(|(c, g)| c - g).collect())

@@ -9,6 +9,7 @@
 mod reconstruction;
 
 pub use reconstruction::{reconstruct_and_evaluate, reconstruct_and_train, ReconstructionConfig};
+pub(crate) use reconstruction::{reconstruct_and_evaluate_pass, reconstruct_and_train_pass};
 
 use crate::backend::Backend;
 use crate::data::Dataset;
@@ -126,6 +127,26 @@ pub async fn train_local_multi(
     proximal: Option<Proximal<'_>>,
     opts: TrainOptions<'_>,
 ) -> Result<UnfinalizedMetrics> {
+    train_pass(b, model, parts, data, proximal, opts)?
+        .report(b)
+        .await
+}
+
+/// The pass of [`train_local_multi`] without the read-back: every batch is
+/// recorded on the backend (nothing waits for a device), and the metric sums
+/// stay there in the returned accumulator, for the caller to read back with
+/// whatever else it needs.
+///
+/// # Errors
+/// As [`train_local_multi`].
+pub(crate) fn train_pass(
+    b: &dyn Backend,
+    model: &mut dyn Model,
+    parts: &mut [GroupOptimizer<'_>],
+    data: &Dataset,
+    proximal: Option<Proximal<'_>>,
+    opts: TrainOptions<'_>,
+) -> Result<MetricAccumulator> {
     let TrainOptions {
         seed,
         first_step,
@@ -198,7 +219,7 @@ pub async fn train_local_multi(
             p(done);
         }
     }
-    acc.report(b).await
+    Ok(acc)
 }
 
 /// The proximal term prepared on the backend: `mu` broadcast to each trained
@@ -277,6 +298,18 @@ pub async fn evaluate(
     model: &dyn Model,
     data: &Dataset,
 ) -> Result<UnfinalizedMetrics> {
+    evaluate_pass(b, model, data)?.report(b).await
+}
+
+/// [`evaluate`] without the read-back (see [`train_pass`]).
+///
+/// # Errors
+/// As [`evaluate`].
+pub(crate) fn evaluate_pass(
+    b: &dyn Backend,
+    model: &dyn Model,
+    data: &Dataset,
+) -> Result<MetricAccumulator> {
     let mut acc = MetricAccumulator::new(b, model.metrics())?;
     for batch in data.batches()? {
         let batch = batch?;
@@ -285,5 +318,5 @@ pub async fn evaluate(
         let out = model.forward(b, &db, Mode::inference())?;
         acc.update(b, &out.loss, &out.predictions, &db.y)?;
     }
-    acc.report(b).await
+    Ok(acc)
 }

@@ -68,6 +68,8 @@ pub struct WebGpuBackend {
     pending: RefCell<Pending>,
     /// Commands left before an injected device loss (testing the fallback).
     lose_after: Cell<Option<usize>>,
+    /// Buffer mappings done so far (see [`WebGpuBackend::read_backs`]).
+    read_backs: Cell<u64>,
 }
 
 /// Work recorded since the last read.
@@ -115,6 +117,7 @@ impl WebGpuBackend {
             pipelines: RefCell::new(HashMap::new()),
             pending: RefCell::new(Pending::default()),
             lose_after: Cell::new(None),
+            read_backs: Cell::new(0),
         }
     }
 
@@ -165,9 +168,12 @@ impl WebGpuBackend {
         };
         self.flush(OP).await?;
         let flat = match stage {
-            Some(stage) => read_f32(&self.ctx, &stage, total, OP)
-                .await
-                .map_err(|e| self.lost_or(e))?,
+            Some(stage) => {
+                self.read_backs.set(self.read_backs.get() + 1);
+                read_f32(&self.ctx, &stage, total, OP)
+                    .await
+                    .map_err(|e| self.lost_or(e))?
+            }
             None => Vec::new(),
         };
         Ok(bufs
@@ -175,6 +181,12 @@ impl WebGpuBackend {
             .zip(&offsets)
             .map(|(b, &o)| flat[o..o + b.len()].to_vec())
             .collect())
+    }
+
+    /// How many read-backs (staging-buffer mappings, each a wait for the
+    /// device) this backend has done: a client's round should cost one.
+    pub fn read_backs(&self) -> u64 {
+        self.read_backs.get()
     }
 
     /// Submits everything recorded and returns what the error scopes caught.
