@@ -29,13 +29,12 @@
 //! * f32 only: no f64, no i64, no atomics.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::buffer::GpuBuffer;
 use super::context::describe;
 use super::kernels::{self, Kernel};
-use super::matmul::{encode_matmul, MatmulDims};
+use super::matmul::MatmulDims;
 use super::readback::{padded_bytes, read_f32, staging};
 use super::{ops, GpuContext};
 use crate::backend::shape::matmul_dims;
@@ -63,8 +62,6 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 pub struct WebGpuBackend {
     ctx: GpuContext,
     id: u64,
-    /// Pipelines compiled so far, by kernel name (compiled on first use).
-    pipelines: RefCell<HashMap<&'static str, wgpu::ComputePipeline>>,
     pending: RefCell<Pending>,
     /// Commands left before an injected device loss (testing the fallback).
     lose_after: Cell<Option<usize>>,
@@ -114,7 +111,6 @@ impl WebGpuBackend {
         WebGpuBackend {
             ctx,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
-            pipelines: RefCell::new(HashMap::new()),
             pending: RefCell::new(Pending::default()),
             lose_after: Cell::new(None),
             read_backs: Cell::new(0),
@@ -412,13 +408,13 @@ impl WebGpuBackend {
 
     /// The pipeline of a registered kernel, compiled on first use (inside
     /// the pending error scopes: a kernel that fails to compile is reported
-    /// by the next read).
+    /// by the next read) and cached by the context.
     ///
     /// # Errors
     /// [`Error::Gpu`] for a kernel missing from the registry.
     fn pipeline(&self, op: &'static str, kernel: &'static str) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self.pipelines.borrow().get(kernel) {
-            return Ok(p.clone());
+        if let Some(p) = self.ctx.cached_pipeline(kernel) {
+            return Ok(p);
         }
         let k = kernels::find(kernel).ok_or_else(|| {
             Error::gpu(
@@ -427,21 +423,7 @@ impl WebGpuBackend {
             )
         })?;
         self.begin(op)?;
-        let device = self.ctx.device();
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(k.name),
-            source: wgpu::ShaderSource::Wgsl(k.source.into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(k.name),
-            layout: None,
-            module: &module,
-            entry_point: Some(k.entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        self.pipelines.borrow_mut().insert(k.name, pipeline.clone());
-        Ok(pipeline)
+        Ok(self.ctx.pipeline_now(k.name, k.source, k.entry))
     }
 
     // ---- pending work ----
@@ -577,11 +559,14 @@ impl Backend for WebGpuBackend {
         dims.check(&self.ctx)?;
         let (ab, bb) = (self.buf(OP, a)?, self.buf(OP, b)?);
         let out = self.alloc(OP, &[m, n])?;
-        let cb = self.buf(OP, &out)?;
-        let pipeline = &self.pipeline(OP, kernels::matmul(dims.kernel()).name)?;
-        self.record(OP, |enc| {
-            encode_matmul(&self.ctx, pipeline, enc, dims, ab, bb, cb)
-        })?;
+        let (wx, wy) = dims.workgroups();
+        self.dispatch(
+            OP,
+            dims.kernel().name(),
+            &dims.params(),
+            &[ab, bb, self.buf(OP, &out)?],
+            [wx as u32, wy as u32, 1],
+        )?;
         Ok(out)
     }
 

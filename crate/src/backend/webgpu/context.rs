@@ -246,26 +246,12 @@ impl GpuContext {
         source: &'static str,
         entry: &'static str,
     ) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = lock(&self.pipelines).get(name) {
-            return Ok(p.clone());
+        if let Some(p) = self.cached_pipeline(name) {
+            return Ok(p);
         }
         let pipeline = self
             .scoped("GpuContext::pipeline", |ctx| {
-                let module = ctx
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(name),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    });
-                ctx.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(name),
-                        layout: None,
-                        module: &module,
-                        entry_point: Some(entry),
-                        compilation_options: Default::default(),
-                        cache: None,
-                    })
+                ctx.create_pipeline(name, source, entry)
             })
             .await
             .map_err(|e| match e {
@@ -276,6 +262,48 @@ impl GpuContext {
             })?;
         lock(&self.pipelines).insert(name, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// [`GpuContext::pipeline`] without waiting for the error scopes: served
+    /// from the same cache, or compiled and cached at once. Call inside open
+    /// error scopes; a shader that fails to compile is reported by them (and
+    /// stays cached: the context's work then keeps failing visibly).
+    pub(crate) fn pipeline_now(
+        &self,
+        name: &'static str,
+        source: &'static str,
+        entry: &'static str,
+    ) -> wgpu::ComputePipeline {
+        if let Some(p) = self.cached_pipeline(name) {
+            return p;
+        }
+        let pipeline = self.create_pipeline(name, source, entry);
+        lock(&self.pipelines).insert(name, pipeline.clone());
+        pipeline
+    }
+
+    /// The pipeline cached under `name`, if any.
+    pub(crate) fn cached_pipeline(&self, name: &str) -> Option<wgpu::ComputePipeline> {
+        lock(&self.pipelines).get(name).cloned()
+    }
+
+    /// Compiles `entry` of `source`, with the layout derived from the shader.
+    fn create_pipeline(&self, name: &str, source: &str, entry: &str) -> wgpu::ComputePipeline {
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
     }
 
     /// Waits until everything submitted so far has finished: by polling the

@@ -1,7 +1,7 @@
 //! The registry of WGSL kernels: every `(name, source, entry point)` the
 //! backend may run, compiled on first use. Each `ops` module lists its own.
 
-use super::matmul::{MatmulKernel, MATMUL_SMALL_WGSL, MATMUL_WGSL};
+use super::matmul::MatmulKernel;
 use super::ops;
 
 /// One compute entry point of a WGSL file.
@@ -27,32 +27,14 @@ impl Kernel {
     }
 }
 
-/// The tiled GEMM (`kernels/matmul.wgsl`).
-pub(crate) const MATMUL: Kernel = Kernel {
-    name: "matmul",
-    source: MATMUL_WGSL,
-    entry: "main",
-};
-
-/// The GEMM for small or skinny results (`kernels/matmul_small.wgsl`).
-pub(crate) const MATMUL_SMALL: Kernel = Kernel {
-    name: "matmul_small",
-    source: MATMUL_SMALL_WGSL,
-    entry: "main",
-};
-
-/// The registered kernel of a GEMM variant.
-pub(crate) fn matmul(kernel: MatmulKernel) -> &'static Kernel {
-    match kernel {
-        MatmulKernel::Large => &MATMUL,
-        MatmulKernel::Small => &MATMUL_SMALL,
-    }
-}
+/// The two GEMM kernels (`kernels/matmul.wgsl`, `kernels/matmul_small.wgsl`),
+/// registered under [`MatmulKernel::name`].
+const MATMULS: &[Kernel] = &[MatmulKernel::Large.kernel(), MatmulKernel::Small.kernel()];
 
 /// Every kernel, each once.
 pub(crate) fn all() -> impl Iterator<Item = &'static Kernel> {
-    [&MATMUL, &MATMUL_SMALL]
-        .into_iter()
+    MATMULS
+        .iter()
         .chain(ops::elementwise::KERNELS)
         .chain(ops::loss::KERNELS)
         .chain(ops::conv::KERNELS)

@@ -5,6 +5,7 @@
 //! [`matmul`] and [`matmul_many`] upload host data, run one submission and
 //! read the results back asynchronously.
 
+use super::kernels::Kernel;
 use super::readback::{padded_bytes, read_f32, staging};
 use super::GpuContext;
 use crate::backend::shape::matmul_dims;
@@ -28,7 +29,7 @@ pub enum MatmulKernel {
 
 impl MatmulKernel {
     /// The kernel's registry name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             MatmulKernel::Large => "matmul",
             MatmulKernel::Small => "matmul_small",
@@ -36,10 +37,19 @@ impl MatmulKernel {
     }
 
     /// Its WGSL source.
-    pub fn source(self) -> &'static str {
+    pub const fn source(self) -> &'static str {
         match self {
             MatmulKernel::Large => MATMUL_WGSL,
             MatmulKernel::Small => MATMUL_SMALL_WGSL,
+        }
+    }
+
+    /// Its registry entry.
+    pub(crate) const fn kernel(self) -> Kernel {
+        Kernel {
+            name: self.name(),
+            source: self.source(),
+            entry: "main",
         }
     }
 
@@ -77,7 +87,7 @@ impl MatmulDims {
 
     /// The shader's uniform block: `m, n, k`, then the strides of `op(a)`
     /// and `op(b)` (see `matmul.wgsl`).
-    fn params(&self) -> [u32; 8] {
+    pub(crate) fn params(&self) -> [u32; 8] {
         let (m, n, k) = (self.m as u32, self.n as u32, self.k as u32);
         let (rsa, csa) = if self.ta { (1, m) } else { (k, 1) };
         let (rsb, csb) = if self.tb { (1, k) } else { (n, 1) };
@@ -101,7 +111,7 @@ impl MatmulDims {
     }
 
     /// Workgroups along x (columns) and y (rows) for [`MatmulDims::kernel`].
-    fn workgroups(&self) -> (usize, usize) {
+    pub(crate) fn workgroups(&self) -> (usize, usize) {
         let tile = self.kernel().tile();
         (self.n.div_ceil(tile), self.m.div_ceil(tile))
     }
