@@ -20,7 +20,9 @@ use crate::backend::Backend;
 use crate::data::{Dataset, ReconstructionSplit};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricAccumulator, MetricKind, UnfinalizedMetrics};
-use crate::model::{Model, NamedTensor, VariableGroup, VariableInfo};
+use crate::model::{
+    named, read_weights, variables_where, Model, NamedTensor, VariableGroup, VariableInfo,
+};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -140,22 +142,10 @@ impl ClientState {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn read(b: &dyn Backend, model: &dyn Model, index: u64) -> Result<Self> {
-        let locals: Vec<(&VariableInfo, &Tensor)> = model
-            .variables()
-            .iter()
-            .zip(model.values())
-            .filter(|(info, _)| !info.group.is_global())
-            .collect();
-        let tensors: Vec<&Tensor> = locals.iter().map(|(_, t)| *t).collect();
-        let data = b.read_many(&tensors).await?;
-        let local_weights = locals
-            .into_iter()
-            .zip(data)
-            .map(|((info, _), d)| NamedTensor::new(info.name.clone(), info.shape.clone(), d))
-            .collect::<Result<_>>()?;
+        let locals = read_weights(b, model, |g| !g.is_global()).await?;
         Ok(ClientState {
             index,
-            local_weights,
+            local_weights: locals.variables,
         })
     }
 
@@ -334,9 +324,9 @@ pub async fn client_update(
         }
     };
     let read = ClientReadBack::new(model, &acc, task.work);
-    let values = b.read_many(&read.tensors()).await?;
-    let (sums, rest) = values.split_at(read.sums.len());
-    let (trained, locals) = rest.split_at(read.trained.len());
+    let mut values = b.read_many(&read.tensors()).await?;
+    let locals = values.split_off(read.sums.len() + read.trained.len());
+    let (sums, trained) = values.split_at(read.sums.len());
     let metrics = acc.report_from(sums)?;
     let mut update = if task.work.is_evaluation() {
         Vec::new()
@@ -346,14 +336,7 @@ pub async fn client_update(
     let new_state = match (task.work, client_state) {
         (ClientWork::Stateful { .. }, Some(state)) => Some(ClientState {
             index: state.index,
-            local_weights: read
-                .locals
-                .iter()
-                .zip(locals)
-                .map(|((info, _), d)| {
-                    NamedTensor::new(info.name.clone(), info.shape.clone(), d.clone())
-                })
-                .collect::<Result<_>>()?,
+            local_weights: named(&read.locals, locals)?,
         }),
         _ => None,
     };
@@ -389,17 +372,16 @@ struct ClientReadBack<'m> {
 
 impl<'m> ClientReadBack<'m> {
     fn new(model: &'m dyn Model, acc: &'m MetricAccumulator, work: &ClientWork) -> Self {
-        let vars = || model.variables().iter().zip(model.values());
         let trained = if work.is_evaluation() {
             Vec::new()
         } else {
-            vars()
-                .filter(|(info, _)| info.group == VariableGroup::GlobalTrainable)
+            variables_where(model, |g| g == VariableGroup::GlobalTrainable)
+                .into_iter()
                 .map(|(_, t)| t)
                 .collect()
         };
         let locals = if matches!(work, ClientWork::Stateful { .. }) {
-            vars().filter(|(info, _)| !info.group.is_global()).collect()
+            variables_where(model, |g| !g.is_global())
         } else {
             Vec::new()
         };

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::{Model, NamedTensor, VariableGroup, VariableInfo, WeightsSnapshot};
-use crate::tensor::Tensor;
+use crate::model::{
+    read_weights, Model, NamedTensor, VariableGroup, VariableInfo, WeightsSnapshot,
+};
 
 /// A model's global weights, split as TFF's `ModelWeights`. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,26 +40,19 @@ impl ModelWeights {
     /// # Errors
     /// Whatever [`Backend::read`] reports.
     pub async fn read(b: &dyn Backend, model: &dyn Model) -> Result<Self> {
-        let globals: Vec<(&VariableInfo, &Tensor)> = model
+        // One read-back for all of them (one mapping on a GPU).
+        let globals = read_weights(b, model, VariableGroup::is_global).await?;
+        let groups = model
             .variables()
             .iter()
-            .zip(model.values())
-            .filter(|(info, _)| info.group.is_global())
-            .collect();
-        // One read-back for all of them (one mapping on a GPU).
-        let tensors: Vec<&Tensor> = globals.iter().map(|(_, t)| *t).collect();
-        let data = b.read_many(&tensors).await?;
+            .filter(|v| v.group.is_global())
+            .map(|v| v.group);
         let mut w = ModelWeights::default();
-        for ((info, _), data) in globals.into_iter().zip(data) {
-            let list = match info.group {
-                VariableGroup::GlobalTrainable => &mut w.trainable,
-                _ => &mut w.non_trainable,
-            };
-            list.push(NamedTensor::new(
-                info.name.clone(),
-                info.shape.clone(),
-                data,
-            )?);
+        for (group, value) in groups.zip(globals.variables) {
+            match group {
+                VariableGroup::GlobalTrainable => w.trainable.push(value),
+                _ => w.non_trainable.push(value),
+            }
         }
         Ok(w)
     }

@@ -1,10 +1,11 @@
 //! Moving a model's variables in and out as a [`WeightsSnapshot`]
 //! (names and shapes as [`Model::variables`] gives them).
 
-use super::api::{Model, VariableGroup};
+use super::api::{Model, VariableGroup, VariableInfo};
 use super::weights::{NamedTensor, WeightsSnapshot};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::tensor::Tensor;
 
 /// Reads the variables of `model` whose group satisfies `keep` (one
 /// read-back for all of them). Use `|_| true` for all, `VariableGroup::is_global` for what
@@ -17,20 +18,38 @@ pub async fn read_weights(
     model: &dyn Model,
     keep: impl Fn(VariableGroup) -> bool,
 ) -> Result<WeightsSnapshot> {
-    let kept: Vec<_> = model
+    let kept = variables_where(model, keep);
+    let tensors: Vec<&Tensor> = kept.iter().map(|(_, t)| *t).collect();
+    let data = b.read_many(&tensors).await?;
+    Ok(WeightsSnapshot::new(named(&kept, data)?))
+}
+
+/// The variables of `model` whose group satisfies `keep`, with their values,
+/// in model order.
+pub(crate) fn variables_where(
+    model: &dyn Model,
+    keep: impl Fn(VariableGroup) -> bool,
+) -> Vec<(&VariableInfo, &Tensor)> {
+    model
         .variables()
         .iter()
         .zip(model.values())
         .filter(|(info, _)| keep(info.group))
-        .collect();
-    let tensors: Vec<_> = kept.iter().map(|(_, t)| *t).collect();
-    let data = b.read_many(&tensors).await?;
-    let variables = kept
-        .into_iter()
+        .collect()
+}
+
+/// Names the values read back for `vars` (in the same order).
+///
+/// # Errors
+/// [`Error::DataLength`] when a value does not fit its variable's shape.
+pub(crate) fn named(
+    vars: &[(&VariableInfo, &Tensor)],
+    data: Vec<Vec<f32>>,
+) -> Result<Vec<NamedTensor>> {
+    vars.iter()
         .zip(data)
         .map(|((info, _), d)| NamedTensor::new(info.name.clone(), info.shape.clone(), d))
-        .collect::<Result<_>>()?;
-    Ok(WeightsSnapshot::new(variables))
+        .collect()
 }
 
 /// Assigns every variable in `weights` to the model variable of the same name.

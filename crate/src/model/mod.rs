@@ -12,5 +12,6 @@ pub mod weights;
 pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
 pub use graph::GraphModel;
 pub use io::{assign_weights, read_weights};
+pub(crate) use io::{named, variables_where};
 pub use spec::{LossSpec, ModelSpec, NodeSpec, PartitionSpec, INPUT};
 pub use weights::*;
