@@ -125,19 +125,11 @@ fn block_sum_u(lid: u32, v: u32) -> u32 {
 
 // ---- row kernels ----
 
-// in1 = x, out2 = softmax(x) along rows.
-@compute @workgroup_size(256)
-fn softmax(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = lid & (p.lanes - 1u);
-    let row = group_index(wid, nwg) * (256u / p.lanes) + lid / p.lanes;
-    let live = row < p.n;
-    let base = row * p.cols;
-    // Every lane starts from the row's first element (max is idempotent),
-    // so lanes past the row's end need no -inf.
+// The max of the row of in1 at `base` and the sum of exp(x - max) over it,
+// shared by the row's lanes (every lane of the workgroup must call it: it
+// has barriers). Every lane starts from the row's first element (max is
+// idempotent), so lanes past the row's end need no -inf.
+fn max_and_exp_sum(lid: u32, lane: u32, live: bool, base: u32) -> vec2<f32> {
     var m = 0.0;
     if (live) {
         m = in1[base];
@@ -153,6 +145,23 @@ fn softmax(
         }
     }
     s = row_sum(lid, s);
+    return vec2<f32>(m, s);
+}
+
+// in1 = x, out2 = softmax(x) along rows.
+@compute @workgroup_size(256)
+fn softmax(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let lane = lid & (p.lanes - 1u);
+    let row = group_index(wid, nwg) * (256u / p.lanes) + lid / p.lanes;
+    let live = row < p.n;
+    let base = row * p.cols;
+    let ms = max_and_exp_sum(lid, lane, live, base);
+    let m = ms.x;
+    let s = ms.y;
     if (live) {
         for (var j = lane; j < p.cols; j += p.lanes) {
             out2[base + j] = exp(in1[base + j] - m) / s;
@@ -198,21 +207,9 @@ fn softmax_cross_entropy(
     let row = group_index(wid, nwg) * (256u / p.lanes) + lid / p.lanes;
     let live = row < p.n;
     let base = row * p.cols;
-    var m = 0.0;
-    if (live) {
-        m = in1[base];
-        for (var j = lane; j < p.cols; j += p.lanes) {
-            m = max(m, in1[base + j]);
-        }
-    }
-    m = row_max(lid, m);
-    var s = 0.0;
-    if (live) {
-        for (var j = lane; j < p.cols; j += p.lanes) {
-            s += exp(in1[base + j] - m);
-        }
-    }
-    s = row_sum(lid, s);
+    let ms = max_and_exp_sum(lid, lane, live, base);
+    let m = ms.x;
+    let s = ms.y;
     if (live) {
         let inv_n = bitcast<f32>(p.f0);
         let y = u32(in2[row]);

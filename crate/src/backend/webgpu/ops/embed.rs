@@ -12,8 +12,7 @@
 //!   `[rows, k]` buffer (WebGPU zero-fills new buffers), so untouched rows
 //!   cost nothing.
 
-use super::host_indices;
-use super::word;
+use super::{host_indices, word};
 use crate::backend::shape::{dims2, rows_of};
 use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::WebGpuBackend;
@@ -29,22 +28,11 @@ pub(crate) const KERNELS: &[Kernel] = &[
     Kernel::entry(SOURCE, "segment_scatter"),
 ];
 
-/// The ids of a device tensor, checked on the host: whole numbers in
-/// `0..limit` (the CPU's [`indices`] check and message).
-///
-/// # Errors
-/// [`Error::Storage`] for a tensor not on this device;
-/// [`Error::InvalidArgument`] for a bad id, or when `ids` has no host copy
-/// (it was computed on the device, or updated in place, not uploaded).
-fn host_ids(b: &WebGpuBackend, op: &'static str, ids: &Tensor, limit: usize) -> Result<Vec<usize>> {
-    host_indices(b, op, ids, limit, "ids")
-}
-
 pub(crate) fn gather_rows(b: &WebGpuBackend, table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     const OP: &str = "gather_rows";
     let (v, k) = dims2(OP, table)?;
     let tb = b.buf(OP, table)?;
-    let idx = host_ids(b, OP, ids, v)?;
+    let idx = host_indices(b, OP, ids, v, "ids")?;
     // Ids are below v, and v * k elements fit the table's buffer.
     word(OP, v)?;
     let idx: Vec<u32> = idx.into_iter().map(|i| i as u32).collect();
@@ -78,7 +66,7 @@ fn plan(
         return Err(Error::shape(op, format!("{n} ids"), ids.shape()));
     }
     b.gpu(op, dy)?;
-    let idx = host_ids(b, op, ids, rows)?;
+    let idx = host_indices(b, op, ids, rows, "ids")?;
     Ok((RowSegments::new(&idx, rows)?, k))
 }
 
