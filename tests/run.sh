@@ -130,7 +130,7 @@ ensure_wasm_bindgen_cli() {
 }
 
 # Mesa's Vulkan drivers: llvmpipe runs Vulkan (so wgpu, so the native WebGPU
-# tests in crate/tests/webgpu.rs) on the CPU of a machine without a GPU. The
+# tests in crate/fedwasm/tests/webgpu.rs) on the CPU of a machine without a GPU. The
 # tests fail, loudly, when no adapter is found: they never skip.
 ensure_vulkan_driver() {
   if dpkg-query -W -f='${Status}' mesa-vulkan-drivers 2>/dev/null | grep -q "install ok installed"; then
@@ -214,11 +214,11 @@ node_tests() {
   node --test "${files[@]}"
 }
 
-# The wasm32 test files that run in a browser: those in crate/tests that call
+# The wasm32 test files that run in a browser: those in crate/fedwasm/tests that call
 # `wasm_bindgen_test_configure!(run_in_browser)`, as `--test NAME` arguments.
 browser_test_args() {
   local f
-  for f in crate/tests/*.rs; do
+  for f in crate/fedwasm/tests/*.rs; do
     if grep -Eq '^\s*(wasm_bindgen_test::)?wasm_bindgen_test_configure!\(\s*run_in_browser' "$f"; then
       printf -- '--test\n%s\n' "$(basename "$f" .rs)"
     fi
@@ -226,7 +226,7 @@ browser_test_args() {
 }
 
 # wasm32 in Node.js: the library's own #[wasm_bindgen_test]s and the
-# integration tests in crate/tests/*.rs. The binary target is left out: it is
+# integration tests in crate/fedwasm/tests/*.rs. The binary target is left out: it is
 # the native CLI. (Plain #[test]s do not run here.) WASM_BINDGEN_TEST_ONLY_NODE
 # makes the runner skip, with a message, the browser test files, which the next
 # step runs (they still compile here, so that step only links and runs them).
@@ -238,8 +238,8 @@ wasm_node_tests() {
 # browser_test_args: browser_webgpu.rs and the webgpu_*.rs files), on Chromium's
 # SwiftShader adapter. wasm-bindgen-test-runner starts chromedriver
 # (CHROMEDRIVER), which starts Chromium with the capabilities in
-# crate/webdriver.json (WASM_BINDGEN_TEST_WEBDRIVER_JSON; by default the runner
-# reads ./webdriver.json, and cargo runs tests in crate/, so a plain
+# crate/fedwasm/webdriver.json (WASM_BINDGEN_TEST_WEBDRIVER_JSON; by default the runner
+# reads ./webdriver.json, and cargo runs tests in crate/fedwasm/, so a plain
 # `cargo test --target wasm32-unknown-unknown --test browser_webgpu` with
 # CHROMEDRIVER set finds it too). Its flags:
 #   --headless=new               no display: Chromium's full headless mode;
@@ -261,20 +261,20 @@ wasm_browser_tests() {
   local args=()
   mapfile -t args < <(browser_test_args)
   if [[ ${#args[@]} -eq 0 ]]; then
-    echo "no browser test files (run_in_browser) in crate/tests" >&2
+    echo "no browser test files (run_in_browser) in crate/fedwasm/tests" >&2
     return 1
   fi
   CHROMEDRIVER=/usr/bin/chromedriver \
-    WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crate/webdriver.json" \
+    WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crate/fedwasm/webdriver.json" \
     WASM_BINDGEN_TEST_TIMEOUT=240 \
     cargo test -p fedwasm --target "$wasm_target" "${args[@]}"
 }
 
 # The README's main job (one epoch) and every example: what users run first.
 examples_and_main_job() {
-  cargo run -q -p fedwasm -- train --epochs 1
+  cargo run -q -p fedwasm-cli -- train --epochs 1
   local ex
-  for ex in crate/examples/*.rs; do
+  for ex in crate/fedwasm/examples/*.rs; do
     ex=$(basename "$ex" .rs)
     echo "-- example $ex"
     cargo run -q -p fedwasm --example "$ex"
@@ -291,9 +291,9 @@ run_step "versions" show_versions
 
 run_step "cargo fmt --all --check" cargo fmt --all --check
 run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -- -D warnings
-# wasm32 tests too: crate/tests/browser_webgpu.rs compiles for wasm32 only.
+# wasm32 tests too: crate/fedwasm/tests/browser_webgpu.rs compiles for wasm32 only.
 run_step "clippy (wasm32, lib + tests)" cargo clippy --workspace --target "$wasm_target" --lib --tests -- -D warnings
-run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm
+run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm -p fedwasm-protocol
 run_step "native tests" cargo test --workspace
 run_step "main job and examples" examples_and_main_job
 run_step "wasm32 tests (Node.js)" wasm_node_tests

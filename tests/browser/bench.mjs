@@ -51,7 +51,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const pkgDir = join(root, 'target', 'pkg-web');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-// The flags of crate/webdriver.json (explained in tests/run.sh).
+// The flags of crate/fedwasm/webdriver.json (explained in tests/run.sh).
 const chromiumArgs = [
   '--headless=new',
   '--no-sandbox',

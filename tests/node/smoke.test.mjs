@@ -10,8 +10,8 @@ const root = new URL('../../', import.meta.url);
 const require = createRequire(import.meta.url);
 const fedwasm = require(new URL('target/pkg-node/fedwasm.js', root).pathname);
 
-test('version() is the crate version from crate/Cargo.toml', () => {
-  const manifest = readFileSync(new URL('crate/Cargo.toml', root), 'utf8');
+test('version() is the crate version from crate/fedwasm/Cargo.toml', () => {
+  const manifest = readFileSync(new URL('crate/fedwasm/Cargo.toml', root), 'utf8');
   const crateVersion = manifest.match(/^version\s*=\s*"([^"]+)"/m)[1];
   assert.equal(fedwasm.version(), crateVersion);
 });

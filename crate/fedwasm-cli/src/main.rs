@@ -1,8 +1,8 @@
 //! The `fedwasm` command line (native only; see `cli.rs` for the commands).
 //!
-//! On wasm32 this binary is an empty stub, so that `cargo test --target
-//! wasm32-unknown-unknown` can build the package: the wasm build exposes its
-//! functions to JavaScript through the library instead.
+//! The CLI is its own crate (`fedwasm-cli`), so the library's wasm32 build
+//! (`fedwasm.wasm`) and this binary never share a file name. On wasm32 the
+//! binary is an empty stub, so that workspace-wide wasm32 builds succeed.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;

@@ -23,7 +23,7 @@ pub fn ready<F: Future>(fut: F) -> F::Output {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn shared_femnist() -> std::path::PathBuf {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/femnist-leaf");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/femnist-leaf");
     assert!(
         dir.join("train").is_dir() && dir.join("test").is_dir(),
         "the shared FEMNIST data is missing at {}: these tests need ../shared beside the clone",

@@ -38,9 +38,9 @@
 
 pub mod backend;
 pub mod bench;
-pub mod checksum;
+pub use fedwasm_protocol::checksum;
 pub mod data;
-pub mod error;
+pub use fedwasm_protocol::{error, limits};
 pub mod federated;
 pub mod gradient;
 pub mod layers;

@@ -1,5 +1,8 @@
-//! The crate's one error type. Every variant names the operation that failed
-//! and, where shapes are involved, the shapes it saw.
+//! fedwasm's one error type, shared by every crate of the workspace (the
+//! client engine re-exports it as `fedwasm::Error`). Every variant names the
+//! operation that failed and, where shapes are involved, the shapes it saw;
+//! [`Error::code`] gives each a stable short code that JavaScript sees as
+//! `error.code`.
 
 use std::path::PathBuf;
 
@@ -47,7 +50,7 @@ pub enum Error {
     Gpu { op: &'static str, detail: String },
     /// The GPU device was lost (destroyed, or reset by the driver or the
     /// browser) before or while running `op`; its buffers are gone. Rerun the
-    /// work on another backend (federated rounds do: see [`crate::federated`]).
+    /// work on another backend (federated rounds do: see `fedwasm::federated`).
     #[error("GPU device lost in {op}: {detail}")]
     DeviceLost { op: &'static str, detail: String },
 
@@ -123,9 +126,121 @@ pub enum Error {
         expected: String,
         got: String,
     },
+
+    // ---- hosting: limits, cancellation, divergence ----
+    /// A size read from input or computed from shapes is over a configured
+    /// limit ([`crate::limits::Limits`]) or overflows: nothing was allocated.
+    #[error(
+        "{op}: {what} is {got}, over the limit of {limit} (raise Limits::{field} to allow it)"
+    )]
+    Limit {
+        op: &'static str,
+        /// What was measured (`"tensor elements of shape [..]"`, `"message bytes"`).
+        what: String,
+        /// The [`crate::limits::Limits`] field that bounds it.
+        field: &'static str,
+        /// The limit in force.
+        limit: u64,
+        /// The size asked for (`"overflow"` when it does not fit in 64 bits).
+        got: String,
+    },
+    /// The host cancelled the work between two batches; the process state
+    /// is unchanged.
+    #[error("{op}: cancelled")]
+    Cancelled { op: &'static str },
+    /// Local training became non-finite (loss NaN or infinite).
+    #[error("{op}: training diverged at epoch {epoch}, batch {batch}: {detail}")]
+    Diverged {
+        op: &'static str,
+        /// 0-based epoch (pass over the client's data) of the first non-finite loss.
+        epoch: u64,
+        /// 0-based batch within that epoch.
+        batch: u64,
+        detail: String,
+    },
+
+    // ---- the client/server protocol ----
+    /// The server refused a client's update (or a task, or a message)
+    /// without changing anything: `reason` is a stable short word
+    /// (`round_id`, `fingerprint`, `structure`, `non_finite`, `weight`,
+    /// `metrics`, `duplicate`, `closed`, ..).
+    #[error("{op} refused the {what}: {reason}: {detail}")]
+    Refused {
+        op: &'static str,
+        /// What was refused (`"update of client 7"`, `"task"`).
+        what: String,
+        /// Why, as a stable short word.
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 impl Error {
+    /// The stable short code of this error, for hosts (JavaScript sees it as
+    /// `error.code`). Codes never change meaning; new ones may be added.
+    ///
+    /// | code | variants |
+    /// |---|---|
+    /// | `shape` | [`Error::Shape`], [`Error::DataLength`] |
+    /// | `storage` | [`Error::Storage`] |
+    /// | `invalid_argument` | [`Error::InvalidArgument`], [`Error::Optimizer`] |
+    /// | `backend_unavailable` | [`Error::BackendUnavailable`], [`Error::NoAdapter`] |
+    /// | `gpu` | [`Error::Gpu`] |
+    /// | `device_lost` | [`Error::DeviceLost`] |
+    /// | `model` | [`Error::Model`], [`Error::Partition`] |
+    /// | `weights` | [`Error::Weights`], [`Error::WeightsStructure`] |
+    /// | `bad_data` | [`Error::Data`], [`Error::Json`], [`Error::Binary`] |
+    /// | `dataset` | [`Error::Dataset`], [`Error::ClientDataSpec`] |
+    /// | `io` | [`Error::Io`] |
+    /// | `non_finite` | [`Error::NonFinite`] |
+    /// | `state_not_assignable` | [`Error::StateNotAssignable`] |
+    /// | `limit` | [`Error::Limit`] |
+    /// | `cancelled` | [`Error::Cancelled`] |
+    /// | `diverged` | [`Error::Diverged`] |
+    /// | `refused` | [`Error::Refused`] |
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Shape { .. } | Error::DataLength { .. } => "shape",
+            Error::Storage { .. } => "storage",
+            Error::InvalidArgument { .. } | Error::Optimizer { .. } => "invalid_argument",
+            Error::BackendUnavailable { .. } | Error::NoAdapter { .. } => "backend_unavailable",
+            Error::Gpu { .. } => "gpu",
+            Error::DeviceLost { .. } => "device_lost",
+            Error::Model { .. } | Error::Partition { .. } => "model",
+            Error::Weights { .. } | Error::WeightsStructure { .. } => "weights",
+            Error::Data { .. } | Error::Json { .. } | Error::Binary { .. } => "bad_data",
+            Error::Dataset { .. } | Error::ClientDataSpec { .. } => "dataset",
+            Error::Io { .. } => "io",
+            Error::NonFinite { .. } => "non_finite",
+            Error::StateNotAssignable { .. } => "state_not_assignable",
+            Error::Limit { .. } => "limit",
+            Error::Cancelled { .. } => "cancelled",
+            Error::Diverged { .. } => "diverged",
+            Error::Refused { .. } => "refused",
+        }
+    }
+
+    /// Every code [`Error::code`] can return.
+    pub const CODES: [&'static str; 17] = [
+        "shape",
+        "storage",
+        "invalid_argument",
+        "backend_unavailable",
+        "gpu",
+        "device_lost",
+        "model",
+        "weights",
+        "bad_data",
+        "dataset",
+        "io",
+        "non_finite",
+        "state_not_assignable",
+        "limit",
+        "cancelled",
+        "diverged",
+        "refused",
+    ];
+
     /// Shorthand for [`Error::Shape`] with displayable shapes.
     pub fn shape(
         op: &'static str,

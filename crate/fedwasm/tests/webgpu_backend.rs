@@ -78,32 +78,3 @@ async fn read_many() {
         assert_eq!(v, &vec![i as f32; i + 1]);
     }
 }
-
-/// `FEDWASM_BACKEND=webgpu` on a machine without an adapter (no Vulkan
-/// driver visible) fails with a message naming WebGPU; `auto` runs on the CPU.
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn forcing_webgpu_without_an_adapter_is_an_error() {
-    let run = |choice: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_fedwasm"))
-            .args(["train", "--model", "softmax", "--epochs", "1"])
-            .env("FEDWASM_BACKEND", choice)
-            .env("VK_ICD_FILENAMES", "/nonexistent.json")
-            .env("VK_DRIVER_FILES", "/nonexistent.json")
-            .output()
-            .unwrap()
-    };
-    let forced = run("webgpu");
-    let stderr = String::from_utf8_lossy(&forced.stderr);
-    assert!(
-        !forced.status.success(),
-        "forced webgpu without an adapter must fail"
-    );
-    assert!(stderr.contains("webgpu"), "{stderr}");
-    let auto = run("auto");
-    assert!(
-        auto.status.success(),
-        "auto falls back to the CPU: {}",
-        String::from_utf8_lossy(&auto.stderr)
-    );
-}

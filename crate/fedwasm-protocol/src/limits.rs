@@ -1,0 +1,189 @@
+//! Limits on what a size read from input may allocate.
+//!
+//! Every decoder (weights files, model descriptions, checkpoints, datasets,
+//! protocol messages) and every size computed from shapes is checked against
+//! these before anything is allocated, so input from a stranger can cost at
+//! most what the host allows, and a size that overflows 64 bits is an
+//! [`Error::Limit`], never a wrapped product or a panic.
+//!
+//! The limits in force are process-wide (one set per wasm instance or
+//! native process): [`Limits::current`] reads them, [`Limits::set`] replaces
+//! them. The defaults suit a browser tab (a wasm32 instance has at most
+//! 4 GiB of memory).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// The limits (see the module docs). Every field is a count, not bytes,
+/// except [`Limits::max_message_bytes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Elements of one tensor (default 2^28: 1 GiB of `f32`).
+    pub max_tensor_elements: u64,
+    /// Parameters of one model, all variables together (default 2^27).
+    pub max_model_parameters: u64,
+    /// Examples of one client's dataset (default 2^24).
+    pub max_examples_per_client: u64,
+    /// Bytes of one encoded message or file: a task, an update, a client
+    /// state, a checkpoint, a weights file, a dataset file (default 2^30).
+    pub max_message_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// The process-wide limits, one atomic per field.
+static CURRENT: [AtomicU64; 4] = [
+    AtomicU64::new(Limits::DEFAULT.max_tensor_elements),
+    AtomicU64::new(Limits::DEFAULT.max_model_parameters),
+    AtomicU64::new(Limits::DEFAULT.max_examples_per_client),
+    AtomicU64::new(Limits::DEFAULT.max_message_bytes),
+];
+
+impl Limits {
+    /// The defaults (see each field).
+    pub const DEFAULT: Limits = Limits {
+        max_tensor_elements: 1 << 28,
+        max_model_parameters: 1 << 27,
+        max_examples_per_client: 1 << 24,
+        max_message_bytes: 1 << 30,
+    };
+
+    /// The limits in force now.
+    pub fn current() -> Limits {
+        let get = |i: usize| CURRENT[i].load(Ordering::Relaxed);
+        Limits {
+            max_tensor_elements: get(0),
+            max_model_parameters: get(1),
+            max_examples_per_client: get(2),
+            max_message_bytes: get(3),
+        }
+    }
+
+    /// Makes `self` the limits in force, and returns the previous ones.
+    pub fn set(self) -> Limits {
+        let old = Limits::current();
+        let put = |i: usize, v: u64| CURRENT[i].store(v, Ordering::Relaxed);
+        put(0, self.max_tensor_elements);
+        put(1, self.max_model_parameters);
+        put(2, self.max_examples_per_client);
+        put(3, self.max_message_bytes);
+        old
+    }
+
+    /// Checks `n` against the limit named `field` (one of this struct's
+    /// field names).
+    ///
+    /// # Errors
+    /// [`Error::Limit`] naming `op`, `what` and the limit when `n` is over it.
+    pub fn check(&self, op: &'static str, field: LimitField, what: &str, n: u64) -> Result<u64> {
+        let limit = self.get(field);
+        if n > limit {
+            return Err(Error::Limit {
+                op,
+                what: what.to_string(),
+                field: field.name(),
+                limit,
+                got: n.to_string(),
+            });
+        }
+        Ok(n)
+    }
+
+    /// The value of one field.
+    pub fn get(&self, field: LimitField) -> u64 {
+        match field {
+            LimitField::TensorElements => self.max_tensor_elements,
+            LimitField::ModelParameters => self.max_model_parameters,
+            LimitField::ExamplesPerClient => self.max_examples_per_client,
+            LimitField::MessageBytes => self.max_message_bytes,
+        }
+    }
+}
+
+/// Names one field of [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitField {
+    /// [`Limits::max_tensor_elements`].
+    TensorElements,
+    /// [`Limits::max_model_parameters`].
+    ModelParameters,
+    /// [`Limits::max_examples_per_client`].
+    ExamplesPerClient,
+    /// [`Limits::max_message_bytes`].
+    MessageBytes,
+}
+
+impl LimitField {
+    /// The field's name in [`Limits`].
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitField::TensorElements => "max_tensor_elements",
+            LimitField::ModelParameters => "max_model_parameters",
+            LimitField::ExamplesPerClient => "max_examples_per_client",
+            LimitField::MessageBytes => "max_message_bytes",
+        }
+    }
+}
+
+/// The product of `dims`, checked for overflow and against
+/// `field`'s limit in [`Limits::current`] (the element count of a shape, the
+/// size of a GEMM operand, ..).
+///
+/// # Errors
+/// [`Error::Limit`] (with `got: "overflow"` when the product does not fit in
+/// 64 bits, or in `usize` on 32-bit targets).
+pub fn checked_product(
+    op: &'static str,
+    field: LimitField,
+    what: impl Fn() -> String,
+    dims: impl IntoIterator<Item = usize>,
+) -> Result<usize> {
+    let limits = Limits::current();
+    let mut n: u64 = 1;
+    for d in dims {
+        match n.checked_mul(d as u64) {
+            Some(m) => n = m,
+            None => {
+                return Err(Error::Limit {
+                    op,
+                    what: what(),
+                    field: field.name(),
+                    limit: limits.get(field),
+                    got: "overflow".into(),
+                })
+            }
+        }
+    }
+    limits.check(op, field, &what(), n)?;
+    usize::try_from(n).map_err(|_| Error::Limit {
+        op,
+        what: what(),
+        field: field.name(),
+        limit: limits.get(field),
+        got: format!("{n} (over usize::MAX on this target)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_overflow_and_limits_are_errors() {
+        let what = || "elements".to_string();
+        let f = LimitField::TensorElements;
+        assert_eq!(checked_product("t", f, what, [2, 3, 4]).unwrap(), 24);
+        assert_eq!(checked_product("t", f, what, []).unwrap(), 1);
+        let e = checked_product("t", f, what, [1 << 32, 1 << 32]).unwrap_err();
+        assert_eq!(e.code(), "limit");
+        assert!(e.to_string().contains("overflow"), "{e}");
+        let e = checked_product("t", f, what, [1 << 20, 1 << 20]).unwrap_err();
+        assert!(e.to_string().contains("max_tensor_elements"), "{e}");
+    }
+}
