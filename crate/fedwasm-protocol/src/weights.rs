@@ -3,7 +3,7 @@
 //! # Data layout
 //! A [`WeightsSnapshot`] is an ordered list of [`NamedTensor`]s: a variable
 //! name (e.g. `"dense/kernel"`), its shape (outermost dimension first) and its
-//! elements as row-major `f32` (see [`crate::tensor`]). Order matters: it is
+//! elements as row-major `f32` (the layout of `fedwasm::tensor`). Order matters: it is
 //! the model's variable order.
 //!
 //! # Files
@@ -28,7 +28,6 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 
 /// One variable: name, shape and row-major `f32` elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,14 +60,6 @@ impl NamedTensor {
             });
         }
         Ok(t)
-    }
-
-    /// The elements as a host `f32` [`Tensor`].
-    ///
-    /// # Errors
-    /// [`Error::DataLength`] when the data does not fit the shape.
-    pub fn to_tensor(&self) -> Result<Tensor> {
-        Tensor::new(&self.shape, self.data.clone())
     }
 
     /// Checks the length and finiteness of the data.
@@ -207,9 +198,9 @@ mod tests {
     fn named_tensor_checks_length() {
         assert!(NamedTensor::new("w", vec![2, 3], vec![0.0; 5]).is_err());
         let t = NamedTensor::new("w", vec![2, 3], vec![1.0; 6]).unwrap();
-        assert_eq!(t.to_tensor().unwrap().shape(), &[2, 3]);
+        assert_eq!(t.shape, [2, 3]);
         let scalar = NamedTensor::new("s", vec![], vec![4.0]).unwrap();
-        assert_eq!(scalar.to_tensor().unwrap().len(), 1);
+        assert_eq!(scalar.data.len(), 1);
     }
 
     #[test]
