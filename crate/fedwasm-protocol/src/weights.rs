@@ -11,11 +11,14 @@
 //!   `{"format":"fedwasm-weights","version":1,"variables":[{"name":..,"shape":[..],"data":[..]}]}`.
 //!   Floats are printed in shortest round-trip form, so every finite `f32`
 //!   (including `-0.0` and subnormals) reads back bit for bit.
-//! * Binary ([`WeightsSnapshot::to_bytes`]), all integers little-endian `u32`:
-//!   magic `b"FWWT"`, version (1), variable count, then per variable the name
-//!   length in bytes and the UTF-8 name, the rank and each dimension, and the
-//!   `f32` elements (little-endian); finally the IEEE CRC-32 of every byte
-//!   before it.
+//! * Binary ([`WeightsSnapshot::to_bytes`]): version 2 of the `FWWT` file,
+//!   the aligned layout of [`crate::encoding`] (names padded to 4 bytes, so
+//!   every `f32` array starts at a multiple of 4). Version 1
+//!   ([`WeightsSnapshot::to_bytes_v1`], still read), all integers
+//!   little-endian `u32`: magic `b"FWWT"`, version (1), variable count, then
+//!   per variable the name length in bytes and the UTF-8 name, the rank and
+//!   each dimension, and the `f32` elements (little-endian); finally the IEEE
+//!   CRC-32 of every byte before it.
 //!
 //! Both readers reject non-finite values, data that does not fit its shape
 //! and duplicate names, naming the variable; neither panics on any input.
@@ -176,6 +179,12 @@ impl WeightsSnapshot {
     /// [`WeightsSnapshot::from_bytes`] rejects the result; call
     /// [`WeightsSnapshot::validate`] first to catch this early.
     pub fn to_bytes(&self) -> Vec<u8> {
+        crate::encoding::write_weights_v2(self)
+    }
+
+    /// The snapshot in the original, unaligned binary format (version 1),
+    /// for tools that read only that.
+    pub fn to_bytes_v1(&self) -> Vec<u8> {
         binary::write(self)
     }
 
@@ -186,6 +195,16 @@ impl WeightsSnapshot {
     /// checksum mismatch, truncation, sizes larger than the file, trailing
     /// bytes, invalid UTF-8 names, non-finite values or duplicate names.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.starts_with(b"FWWT") && bytes.get(4..8) == Some(&2u32.to_le_bytes()[..]) {
+            let snapshot = WeightsSnapshot {
+                variables: crate::encoding::read_weights_v2(bytes)?,
+            };
+            snapshot.check().map_err(|detail| Error::Binary {
+                what: "fedwasm weights".into(),
+                detail,
+            })?;
+            return Ok(snapshot);
+        }
         binary::read(bytes)
     }
 }
