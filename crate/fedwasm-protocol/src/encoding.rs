@@ -171,7 +171,10 @@ impl Writer {
         Ok(())
     }
 
-    fn tensors<'t>(&mut self, ts: impl ExactSizeIterator<Item = (&'t str, &'t [usize], &'t [f32])>) {
+    fn tensors<'t>(
+        &mut self,
+        ts: impl ExactSizeIterator<Item = (&'t str, &'t [usize], &'t [f32])>,
+    ) {
         self.len(ts.len());
         for (name, shape, data) in ts {
             self.text(name.as_bytes());
@@ -365,10 +368,9 @@ impl<'a> Reader<'a> {
                 || format!("the elements of {}", field("the shape")),
                 shape.iter().copied(),
             )?;
-            let bytes = self.take(
-                len.checked_mul(4).unwrap_or(usize::MAX),
-                &|| field("the data"),
-            )?;
+            let bytes = self.take(len.checked_mul(4).unwrap_or(usize::MAX), &|| {
+                field("the data")
+            })?;
             let data = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -515,7 +517,9 @@ impl ClientUpdate {
         if flags > 1 || reserved != 0 {
             return Err(bad(
                 Kind::Update,
-                format!("flags {flags:#x} / reserved {reserved:#x}: only bit 0 of flags is defined"),
+                format!(
+                    "flags {flags:#x} / reserved {reserved:#x}: only bit 0 of flags is defined"
+                ),
             ));
         }
         let metrics: UnfinalizedMetrics = r.json("metrics")?;
@@ -639,7 +643,8 @@ impl LearningProcessState {
                 })
                 .collect(),
         };
-        let slots: Vec<&SlotTensor> = opt.map_or(Vec::new(), |o| o.slots.iter().flatten().collect());
+        let slots: Vec<&SlotTensor> =
+            opt.map_or(Vec::new(), |o| o.slots.iter().flatten().collect());
         w.tensors(
             names
                 .iter()
@@ -900,7 +905,10 @@ mod tests {
         }
         // Truncation.
         for n in [0, 3, 11, 40, b.len() - 1] {
-            assert_eq!(ClientTask::from_bytes(&b[..n]).unwrap_err().code(), "bad_data");
+            assert_eq!(
+                ClientTask::from_bytes(&b[..n]).unwrap_err().code(),
+                "bad_data"
+            );
         }
         // Another kind's bytes.
         let up = sample_update().to_bytes().unwrap();

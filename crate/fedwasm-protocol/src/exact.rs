@@ -284,7 +284,10 @@ mod tests {
         let mut sorted = xs.clone();
         sorted.sort_by(|a, b| a.abs().partial_cmp(&b.abs()).unwrap());
         let naive: f64 = sorted.iter().sum();
-        assert!((naive - want).abs() <= 1e-12 * want.abs().max(1e-300), "{naive} vs {want}");
+        assert!(
+            (naive - want).abs() <= 1e-12 * want.abs().max(1e-300),
+            "{naive} vs {want}"
+        );
     }
 
     #[test]

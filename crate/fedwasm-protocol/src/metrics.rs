@@ -145,9 +145,8 @@ impl UnfinalizedMetrics {
     /// [`Error::InvalidArgument`] naming the first bad metric.
     pub fn check(&self, op: &'static str) -> Result<()> {
         for (name, v) in &self.0 {
-            let kind = MetricKind::from_name(name).map_err(|_| {
-                Error::invalid(op, format!("unknown metric {name:?}"))
-            })?;
+            let kind = MetricKind::from_name(name)
+                .map_err(|_| Error::invalid(op, format!("unknown metric {name:?}")))?;
             if v.len() != kind.unfinalized_len() {
                 return Err(Error::invalid(
                     op,

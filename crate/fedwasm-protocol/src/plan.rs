@@ -119,11 +119,17 @@ impl DatasetPlan {
                 DatasetOp::Take { .. } | DatasetOp::Skip { .. } => None,
             };
             if let Some(what) = zero {
-                return Err(Error::invalid(OP, format!("step {i}: {what} must be at least 1")));
+                return Err(Error::invalid(
+                    OP,
+                    format!("step {i}: {what} must be at least 1"),
+                ));
             }
         }
         if batches > 1 {
-            return Err(Error::invalid(OP, format!("{batches} batch steps; at most 1")));
+            return Err(Error::invalid(
+                OP,
+                format!("{batches} batch steps; at most 1"),
+            ));
         }
         Ok(())
     }
@@ -135,10 +141,18 @@ mod tests {
 
     #[test]
     fn builds_validates_and_round_trips_json() {
-        let p = DatasetPlan::new().repeat(5).shuffle(100, 1).batch(20).skip(1).take(3);
+        let p = DatasetPlan::new()
+            .repeat(5)
+            .shuffle(100, 1)
+            .batch(20)
+            .skip(1)
+            .take(3);
         p.validate().unwrap();
         let json = serde_json::to_string(&p).unwrap();
-        assert!(json.contains(r#"{"op":"shuffle","buffer":100,"seed":1}"#), "{json}");
+        assert!(
+            json.contains(r#"{"op":"shuffle","buffer":100,"seed":1}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<DatasetPlan>(&json).unwrap(), p);
         assert!(DatasetPlan::new().batch(0).validate().is_err());
         assert!(DatasetPlan::new().batch(2).batch(2).validate().is_err());

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::Empty;
 use crate::error::{Error, Result};
 use crate::metrics::MetricKind;
+use crate::state::Empty;
 
 /// Finalized metrics: name -> value.
 pub type MetricValues = BTreeMap<String, f64>;

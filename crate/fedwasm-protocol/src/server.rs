@@ -86,7 +86,11 @@ impl ProcessSpec {
                 "a training process needs a server optimizer and an evaluation process none",
             ));
         }
-        for k in [MetricKind::NumExamples, MetricKind::NumBatches, MetricKind::Loss] {
+        for k in [
+            MetricKind::NumExamples,
+            MetricKind::NumBatches,
+            MetricKind::Loss,
+        ] {
             if !self.metrics.contains(&k) {
                 return Err(Error::invalid(
                     OP,
@@ -345,7 +349,11 @@ impl ServerRound {
         if u.round_id != self.round_id() {
             return refuse(
                 "round_id",
-                format!("it answers round {}; this is round {}", u.round_id, self.round_id()),
+                format!(
+                    "it answers round {}; this is round {}",
+                    u.round_id,
+                    self.round_id()
+                ),
             );
         }
         if u.model_fingerprint != self.fingerprint {
@@ -358,7 +366,10 @@ impl ServerRound {
             );
         }
         if self.seen.contains(&u.client_key) {
-            return refuse("duplicate", "this client already sent an update this round".into());
+            return refuse(
+                "duplicate",
+                "this client already sent an update this round".into(),
+            );
         }
         // Names and shapes.
         let want: Vec<(&str, &[usize])> = if self.spec.work.is_evaluation() {
@@ -420,7 +431,8 @@ impl ServerRound {
         }
         // Weight: whole, bounded, and what the weighting says.
         let w = u.weight;
-        if !(w.is_finite() && w >= 0.0 && w.fract() == 0.0) || w > self.spec.max_client_weight as f64
+        if !(w.is_finite() && w >= 0.0 && w.fract() == 0.0)
+            || w > self.spec.max_client_weight as f64
         {
             return refuse(
                 "weight",

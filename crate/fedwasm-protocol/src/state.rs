@@ -25,8 +25,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model_weights::ModelWeights;
 use crate::metrics::UnfinalizedMetrics;
+use crate::model_weights::ModelWeights;
 use crate::optim::OptimizerState;
 
 /// A component without state or measurements: `{}` in JSON (TFF's `()`).

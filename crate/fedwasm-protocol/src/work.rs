@@ -147,4 +147,3 @@ impl Default for ReconstructionSplit {
         }
     }
 }
-

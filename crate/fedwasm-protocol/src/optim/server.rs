@@ -169,7 +169,11 @@ impl ServerOptimizer {
                 return Err(Error::shape(
                     OP,
                     format!("{n} values (shape {shape:?})"),
-                    format!("a variable of {} and a gradient of {}", var.len(), grad.len()),
+                    format!(
+                        "a variable of {} and a gradient of {}",
+                        var.len(),
+                        grad.len()
+                    ),
                 ));
             }
         }
@@ -238,7 +242,10 @@ mod tests {
     fn wrong_lengths_change_nothing() {
         let mut o = ServerOptimizer::new(OptimizerConfig::sgd(1.0), &[vec![2]]).unwrap();
         let mut w = vec![1.0f32];
-        assert_eq!(o.apply(&mut [&mut w], &[&[1.0]]).unwrap_err().code(), "shape");
+        assert_eq!(
+            o.apply(&mut [&mut w], &[&[1.0]]).unwrap_err().code(),
+            "shape"
+        );
         assert_eq!(o.step_count(), 0);
     }
 }

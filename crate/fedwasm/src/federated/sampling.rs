@@ -2,7 +2,7 @@
 //! crate) by id, and turning them into datasets.
 
 use crate::data::{ClientData, Dataset};
-use crate::error::{Error, Result};
+use crate::error::Result;
 pub use fedwasm_protocol::sampling::sample_clients;
 
 /// [`sample_clients`] over the ids of `data` (sorted order).

@@ -16,7 +16,7 @@
 mod optimizer;
 
 pub use fedwasm_protocol::optim::{
-    kernels, validate, LearningRate, OptimizerConfig, OptimizerState, ServerOptimizer,
-    SlotTensor, UpdateRule,
+    kernels, validate, LearningRate, OptimizerConfig, OptimizerState, ServerOptimizer, SlotTensor,
+    UpdateRule,
 };
 pub use optimizer::Optimizer;

@@ -5,11 +5,11 @@
 use super::{evaluate_pass, optimizer_for, train_pass, GroupOptimizer, TrainOptions};
 use crate::backend::Backend;
 use crate::data::{Dataset, ReconstructionSplit, SplitDataset};
-pub use fedwasm_protocol::work::ReconstructionConfig;
 use crate::error::Result;
 use crate::metrics::{MetricAccumulator, UnfinalizedMetrics};
 use crate::model::{Model, VariableGroup};
 use crate::optim::OptimizerConfig;
+pub use fedwasm_protocol::work::ReconstructionConfig;
 
 /// Trains the local variables on `data` (globals frozen). Nothing is read
 /// back: the phase's metrics are not reported (TFF reports the second's).
