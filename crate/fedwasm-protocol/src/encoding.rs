@@ -28,16 +28,19 @@
 //! json      = text holding one JSON value (UTF-8, no BOM)
 //! tensor    = name:text rank:u32 dim:u32[rank] data:f32[product of dims]
 //! tensors   = count:u32 tensor[count]
+//! metrics   = count:u32 { name:text len:u32 f64[len] }[count]
 //! ```
+//! (`metrics` carries unfinalized metric sums, NaN and infinities included:
+//! a diverged client's loss travels as it is.)
 //!
 //! Bodies:
 //!
 //! | magic | body |
 //! |---|---|
 //! | `FWTK` | `round_id:u64 model_fingerprint:u64 client_key:u64 seed:u64 config:json trainable:tensors non_trainable:tensors` with `config = {"work", "weighting", "plan"}` ([`ClientTask`]) |
-//! | `FWUP` | `round_id:u64 model_fingerprint:u64 client_key:u64 weight:f64 flags:u32 reserved:u32 metrics:json update:tensors`; `flags` bit 0 = `non_finite`, other bits and `reserved` 0; `metrics = {"name": [sums..], ..}` ([`ClientUpdate`]) |
+//! | `FWUP` | `round_id:u64 model_fingerprint:u64 client_key:u64 weight:f64 flags:u32 reserved:u32 metrics:metrics update:tensors`; `flags` bit 0 = `non_finite`, other bits and `reserved` 0 ([`ClientUpdate`]) |
 //! | `FWCS` | `index:u64 local_weights:tensors` ([`ClientState`]) |
-//! | `FWCK` | `header:json trainable:tensors non_trainable:tensors slots:tensors` ([`LearningProcessState`]): `header = {"distributor", "client_work", "aggregator", "finalizer": {"round", "server_optimizer": null or {"optimizer", "step", "round", "shapes", "slots_per_variable"}}}`; `slots` holds variable `i`'s slot `j` at position `i * slots_per_variable + j`, named `"<variable>/slot<j>"` |
+//! | `FWCK` | `header:json trainable:tensors non_trainable:tensors slots:tensors [current:metrics total:metrics]` ([`LearningProcessState`]): `header = {"distributor", "aggregator", "evaluation", "finalizer": {"round", "server_optimizer": null or {"optimizer", "step", "round", "shapes", "slots_per_variable"}}}`; `slots` holds variable `i`'s slot `j` at position `i * slots_per_variable + j`, named `"<variable>/slot<j>"`; the two metrics blocks (an evaluation process's `client_work.eval` sums: this round's, all rounds') are present exactly when `evaluation` is `true` |
 //! | `FWWT` | `variables:tensors` ([`WeightsSnapshot`]) |
 //!
 //! # Reading untrusted bytes
@@ -61,7 +64,7 @@ use crate::metrics::UnfinalizedMetrics;
 use crate::model_weights::ModelWeights;
 use crate::optim::{OptimizerState, SlotTensor};
 use crate::plan::DatasetPlan;
-use crate::state::{ClientWorkState, Empty, FinalizerState, LearningProcessState};
+use crate::state::{ClientWorkState, Empty, EvalState, FinalizerState, LearningProcessState};
 use crate::weights::{NamedTensor, WeightsSnapshot};
 use crate::work::ClientWork;
 
@@ -188,6 +191,17 @@ impl Writer {
         }
     }
 
+    fn metrics(&mut self, m: &UnfinalizedMetrics) {
+        self.len(m.0.len());
+        for (name, v) in &m.0 {
+            self.text(name.as_bytes());
+            self.len(v.len());
+            for x in v {
+                self.f64(*x);
+            }
+        }
+    }
+
     fn named(&mut self, ts: &[NamedTensor]) {
         self.tensors(
             ts.iter()
@@ -242,7 +256,7 @@ impl<'a> Reader<'a> {
         }
         if bytes.len() < 12 {
             return Err(err(format!(
-                "{} bytes: shorter than a header and a checksum (12)",
+                "truncated: {} bytes, shorter than a header and a checksum (12)",
                 bytes.len()
             )));
         }
@@ -380,6 +394,27 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn metrics(&mut self, block: &str) -> Result<UnfinalizedMetrics> {
+        // A metric takes at least 8 bytes (an empty name and a length).
+        let n = self.count(&|| format!("the number of {block}"), 8)?;
+        let mut out = std::collections::BTreeMap::new();
+        for i in 0..n {
+            let name = self.string(&|| format!("the name of metric {i} of {block}"))?;
+            let len = self.count(&|| format!("the length of metric {name:?} of {block}"), 8)?;
+            let mut v = Vec::with_capacity(len);
+            for _ in 0..len {
+                v.push(self.f64(&format!("a value of metric {name:?}"))?);
+            }
+            if out.insert(name.clone(), v).is_some() {
+                return Err(bad(
+                    self.kind,
+                    format!("metric {name:?} appears twice in {block}"),
+                ));
+            }
+        }
+        Ok(UnfinalizedMetrics(out))
+    }
+
     fn end(self) -> Result<()> {
         if self.remaining() != 0 {
             return Err(bad(
@@ -474,21 +509,7 @@ impl ClientTask {
 
 impl ClientUpdate {
     /// The `FWUP` encoding (see the module docs).
-    ///
-    /// # Errors
-    /// [`Error::NonFinite`] for a non-finite metric sum (JSON cannot carry it).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        if let Some((k, _)) = self
-            .metrics
-            .0
-            .iter()
-            .find(|(_, v)| v.iter().any(|x| !x.is_finite()))
-        {
-            return Err(Error::NonFinite {
-                op: "ClientUpdate::to_bytes",
-                detail: format!("metric {k} is not finite"),
-            });
-        }
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(Kind::Update, floats(&self.update) + 256);
         w.u64(self.round_id);
         w.u64(self.model_fingerprint);
@@ -496,9 +517,9 @@ impl ClientUpdate {
         w.f64(self.weight);
         w.u32(u32::from(self.non_finite));
         w.u32(0);
-        w.json("update metrics", &self.metrics)?;
+        w.metrics(&self.metrics);
         w.named(&self.update);
-        Ok(w.finish())
+        w.finish()
     }
 
     /// Decodes an `FWUP` message. Whether the update fits a round is
@@ -522,7 +543,7 @@ impl ClientUpdate {
                 ),
             ));
         }
-        let metrics: UnfinalizedMetrics = r.json("metrics")?;
+        let metrics = r.metrics("metrics")?;
         let update = r.tensors("the update")?;
         r.end()?;
         Ok(ClientUpdate {
@@ -567,8 +588,8 @@ impl ClientState {
 #[serde(deny_unknown_fields)]
 struct CheckpointHeader {
     distributor: Empty,
-    client_work: ClientWorkState,
     aggregator: serde_json::Value,
+    evaluation: bool,
     finalizer: FinalizerHeader,
 }
 
@@ -596,7 +617,7 @@ impl LearningProcessState {
     /// # Errors
     /// [`Error::InvalidArgument`] when the optimizer state's slots are not
     /// the same count for every variable; [`Error::Json`] if the header
-    /// cannot be serialised (non-finite evaluation sums).
+    /// cannot be serialised.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let opt = self.finalizer.server_optimizer.as_ref();
         let per_var = opt.and_then(|o| o.slots.first()).map_or(0, Vec::len);
@@ -610,8 +631,8 @@ impl LearningProcessState {
         }
         let header = CheckpointHeader {
             distributor: Empty {},
-            client_work: self.client_work.clone(),
             aggregator: self.aggregator.clone(),
+            evaluation: self.client_work.eval.is_some(),
             finalizer: FinalizerHeader {
                 round: self.finalizer.round,
                 server_optimizer: opt.map(|o| OptimizerHeader {
@@ -651,6 +672,10 @@ impl LearningProcessState {
                 .zip(&slots)
                 .map(|(n, s)| (n.as_str(), s.shape.as_slice(), s.data.as_slice())),
         );
+        if let Some(eval) = &self.client_work.eval {
+            w.metrics(&eval.current_round_metrics);
+            w.metrics(&eval.total_rounds_metrics);
+        }
         Ok(w.finish())
     }
 
@@ -665,6 +690,14 @@ impl LearningProcessState {
         let trainable = r.tensors("the trainable weights")?;
         let non_trainable = r.tensors("the non-trainable weights")?;
         let slots = r.tensors("the optimizer slots")?;
+        let eval = if header.evaluation {
+            Some(EvalState {
+                current_round_metrics: r.metrics("this round's evaluation metrics")?,
+                total_rounds_metrics: r.metrics("all rounds' evaluation metrics")?,
+            })
+        } else {
+            None
+        };
         r.end()?;
         let server_optimizer = match header.finalizer.server_optimizer {
             None if slots.is_empty() => None,
@@ -726,7 +759,7 @@ impl LearningProcessState {
                 non_trainable,
             },
             distributor: header.distributor,
-            client_work: header.client_work,
+            client_work: ClientWorkState { eval },
             aggregator: header.aggregator,
             finalizer: FinalizerState {
                 round: header.finalizer.round,
@@ -773,7 +806,7 @@ pub fn f32_arrays(bytes: &[u8]) -> Result<Vec<(usize, usize)>> {
         }
         Kind::Update => {
             r.take(40, &|| "the update header".into())?;
-            r.text(&|| "the metrics".into())?;
+            r.metrics("the metrics")?;
             1
         }
         Kind::ClientState => {
@@ -807,6 +840,10 @@ pub fn f32_arrays(bytes: &[u8]) -> Result<Vec<(usize, usize)>> {
                 format!("the data of tensor {i}")
             })?;
         }
+    }
+    if kind == Kind::Checkpoint && r.remaining() > 0 {
+        r.metrics("this round's evaluation metrics")?;
+        r.metrics("all rounds' evaluation metrics")?;
     }
     r.end()?;
     Ok(out)
@@ -868,8 +905,15 @@ mod tests {
         let b = task.to_bytes().unwrap();
         assert_eq!(ClientTask::from_bytes(&b).unwrap(), task);
         let up = sample_update();
-        let ub = up.to_bytes().unwrap();
+        let ub = up.to_bytes();
         assert_eq!(ClientUpdate::from_bytes(&ub).unwrap(), up);
+        // A diverged client's metric sums travel as they are.
+        let mut diverged = sample_update();
+        diverged.metrics.0.get_mut("loss").unwrap()[0] = f64::INFINITY;
+        diverged.metrics.0.insert("x".into(), vec![f64::NAN]);
+        let back = ClientUpdate::from_bytes(&diverged.to_bytes()).unwrap();
+        assert_eq!(back.metrics.0["loss"][0], f64::INFINITY);
+        assert!(back.metrics.0["x"][0].is_nan());
         let cs = ClientState {
             index: 42,
             local_weights: vec![t("user/emb", &[1, 4], 3.0)],
@@ -911,7 +955,7 @@ mod tests {
             );
         }
         // Another kind's bytes.
-        let up = sample_update().to_bytes().unwrap();
+        let up = sample_update().to_bytes();
         let e = ClientTask::from_bytes(&up).unwrap_err();
         assert!(e.to_string().contains("magic"), "{e}");
         // A huge count with a valid checksum: refused before allocating.

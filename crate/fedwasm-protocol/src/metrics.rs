@@ -138,8 +138,10 @@ impl UnfinalizedMetrics {
     }
 
     /// Checks metrics that came from input: every name is a known metric
-    /// with a vector of its length, and every value is finite and >= 0
-    /// (sums of counts and of non-negative losses).
+    /// with a vector of its length; every count (`num_examples`,
+    /// `num_batches`, a ratio's denominator) is a finite whole number >= 0;
+    /// every numerator is >= 0, an infinity or NaN (a diverged client's
+    /// loss is reported as TFF reports it).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the first bad metric.
@@ -157,11 +159,26 @@ impl UnfinalizedMetrics {
                     ),
                 ));
             }
-            if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-                return Err(Error::invalid(
-                    op,
-                    format!("metric {name} holds {x}; sums must be finite and >= 0"),
-                ));
+            for (i, &x) in v.iter().enumerate() {
+                let is_count = kind.unfinalized_len() == 1 || i == 1;
+                let ok = if is_count {
+                    x.is_finite() && x >= 0.0 && x.fract() == 0.0
+                } else {
+                    x.is_nan() || x >= 0.0
+                };
+                if !ok {
+                    return Err(Error::invalid(
+                        op,
+                        format!(
+                            "metric {name}[{i}] is {x}; {}",
+                            if is_count {
+                                "counts must be whole numbers >= 0"
+                            } else {
+                                "sums must be >= 0 (or NaN/infinite)"
+                            }
+                        ),
+                    ));
+                }
             }
         }
         Ok(())

@@ -211,7 +211,7 @@ pub struct ServerRound {
     fingerprint: u64,
     aggregation: Box<dyn AggregationRound>,
     /// Exact metric sums, by name, in the spec's schema.
-    metric_sums: BTreeMap<String, Vec<F64Sum>>,
+    metric_sums: BTreeMap<String, Vec<MetricSum>>,
     seen: BTreeSet<u64>,
     non_finite: u64,
 }
@@ -259,7 +259,7 @@ impl ServerRound {
             .map(|k| {
                 (
                     k.name().to_string(),
-                    vec![F64Sum::default(); k.unfinalized_len()],
+                    vec![MetricSum::default(); k.unfinalized_len()],
                 )
             })
             .collect();
@@ -472,7 +472,7 @@ impl ServerRound {
         let sums = UnfinalizedMetrics(
             self.metric_sums
                 .iter()
-                .map(|(k, v)| (k.clone(), v.iter().map(F64Sum::value).collect()))
+                .map(|(k, v)| (k.clone(), v.iter().map(MetricSum::value).collect()))
                 .collect(),
         );
         let aggregate = self.aggregation.finish()?;
@@ -549,6 +549,44 @@ impl ServerRound {
     }
 }
 
+/// One metric value summed over clients: exactly over the finite values;
+/// an infinity or NaN (a diverged client's loss) makes the sum what IEEE
+/// addition gives (`inf`, `-inf` or NaN), whatever the order.
+#[derive(Clone, Debug, Default)]
+struct MetricSum {
+    finite: F64Sum,
+    pos_inf: bool,
+    neg_inf: bool,
+    nan: bool,
+}
+
+impl MetricSum {
+    fn add(&mut self, x: f64) {
+        if x.is_nan() {
+            self.nan = true;
+        } else if x == f64::INFINITY {
+            self.pos_inf = true;
+        } else if x == f64::NEG_INFINITY {
+            self.neg_inf = true;
+        } else {
+            self.finite.add(x);
+        }
+    }
+
+    fn value(&self) -> f64 {
+        match (
+            self.nan || (self.pos_inf && self.neg_inf),
+            self.pos_inf,
+            self.neg_inf,
+        ) {
+            (true, _, _) => f64::NAN,
+            (false, true, _) => f64::INFINITY,
+            (false, false, true) => f64::NEG_INFINITY,
+            _ => self.finite.value(),
+        }
+    }
+}
+
 /// `old + round`, summed exactly (an empty `old` takes `round`'s structure).
 fn exact_total(old: &UnfinalizedMetrics, round: &UnfinalizedMetrics) -> Result<UnfinalizedMetrics> {
     if old.0.is_empty() {
@@ -558,7 +596,7 @@ fn exact_total(old: &UnfinalizedMetrics, round: &UnfinalizedMetrics) -> Result<U
     merged.merge(round)?; // checks the structure
     for (k, v) in &mut merged.0 {
         for (i, x) in v.iter_mut().enumerate() {
-            let mut s = F64Sum::default();
+            let mut s = MetricSum::default();
             s.add(old.0[k][i]);
             s.add(round.0[k][i]);
             *x = s.value();

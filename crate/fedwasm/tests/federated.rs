@@ -773,7 +773,8 @@ fn metrics_and_state_nest_like_tff() {
         keys(&m),
         ["aggregator", "client_work", "distributor", "finalizer"]
     );
-    assert_eq!(keys(&m["client_work"]), ["train"]);
+    assert_eq!(keys(&m["client_work"]), ["non_finite_updates", "train"]);
+    assert_eq!(m["client_work"]["non_finite_updates"], 0);
     assert_eq!(
         keys(&m["client_work"]["train"]),
         [
