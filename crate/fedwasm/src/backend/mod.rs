@@ -108,6 +108,13 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+/// Whether `auto` takes this WebGPU backend: a real GPU, not a software
+/// adapter (wgpu reports llvmpipe and SwiftShader as device type `Cpu`),
+/// which is slower than the CPU backend on the same cores.
+pub fn auto_accepts(b: &webgpu::WebGpuBackend) -> bool {
+    b.context().adapter().device_type != "Cpu"
+}
+
 /// Picks a backend.
 ///
 /// * `Force(Cpu)`: the CPU backend.
@@ -135,7 +142,7 @@ pub async fn select(choice: BackendChoice) -> Result<Box<dyn Backend>> {
             }),
         },
         BackendChoice::Auto => match webgpu::WebGpuBackend::new().await {
-            Ok(b) if b.context().adapter().device_type != "Cpu" => Ok(Box::new(b)),
+            Ok(b) if auto_accepts(&b) => Ok(Box::new(b)),
             _ => Ok(Box::new(CpuBackend::new())),
         },
     }
