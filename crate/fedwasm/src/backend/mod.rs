@@ -3,7 +3,7 @@
 //! A [`Backend`] turns host data into [`Tensor`]s it owns, runs the operations
 //! training needs on them, and reads results back **asynchronously**
 //! ([`Backend::read`]): the CPU backend answers at once, a device backend
-//! (WebGPU, a later issue) maps a staging buffer. Callers never touch a
+//! ([`webgpu::WebGpuBackend`]) maps a staging buffer. Callers never touch a
 //! tensor's storage directly, so a new backend drops in without changing them.
 //!
 //! Shapes follow [`crate::tensor`]'s layout rules. Every operation checks its
