@@ -31,8 +31,12 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
-/// A WebGPU device and queue, the compiled compute pipelines, and the GPU
-/// errors that happened outside any error scope.
+/// A WebGPU device and queue, the compiled shader modules and compute
+/// pipelines, and the GPU errors that happened outside any error scope.
+///
+/// Each WGSL source is compiled to one shader module, shared by the
+/// pipelines of all its entry points; each pipeline is compiled once, on
+/// first use, and cached by name.
 ///
 /// GPU work runs inside out-of-memory, validation and internal error scopes,
 /// whose catches become [`Error::Gpu`]: [`GpuContext::scoped`] wraps one
@@ -46,6 +50,8 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     adapter: AdapterSummary,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// One module per WGSL source (keyed by the source text).
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     /// First uncaptured error, if any.
     failure: Arc<Mutex<Option<String>>>,
     /// Why the device was lost, if it was.
@@ -139,6 +145,7 @@ impl GpuContext {
                     .to_string(),
             },
             pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
             failure,
             lost,
         })
@@ -287,14 +294,24 @@ impl GpuContext {
         lock(&self.pipelines).get(name).cloned()
     }
 
-    /// Compiles `entry` of `source`, with the layout derived from the shader.
-    fn create_pipeline(&self, name: &str, source: &str, entry: &str) -> wgpu::ComputePipeline {
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+    /// Compiles `entry` of `source` (its module compiled once per source),
+    /// with the layout derived from the shader.
+    fn create_pipeline(
+        &self,
+        name: &str,
+        source: &'static str,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
+        let module = lock(&self.modules)
+            .entry(source)
+            .or_insert_with(|| {
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+            })
+            .clone();
         self.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
