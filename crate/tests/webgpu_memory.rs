@@ -64,26 +64,29 @@ fn assert_flat(what: &str, samples: &[(u64, MemoryStats)], warm_up: usize) {
         "{what}: only {} steps ran after the warm-up, want {STEPS}",
         last.0 - base.0
     );
-    let peak = |f: fn(&MemoryStats) -> u64| samples.iter().map(|(_, s)| f(&s)).max().unwrap();
+    // The figures, for the record (`--nocapture`).
     #[cfg(not(target_arch = "wasm32"))]
-    println!(
-        "{what}: after {} steps {} buffers / {} bytes live ({} pooled), {} created; \
-         after {} steps {} buffers / {} bytes live ({} pooled), {} created, {} reused; \
-         peak {} buffers / {} bytes",
-        base.0,
-        base.1.live_buffers,
-        base.1.live_bytes,
-        base.1.pooled_buffers,
-        base.1.created_buffers,
-        last.0,
-        last.1.live_buffers,
-        last.1.live_bytes,
-        last.1.pooled_buffers,
-        last.1.created_buffers,
-        last.1.reused_buffers,
-        peak(|s| s.live_buffers),
-        peak(|s| s.live_bytes),
-    );
+    {
+        let peak = |f: fn(&MemoryStats) -> u64| samples.iter().map(|(_, s)| f(s)).max().unwrap();
+        println!(
+            "{what}: after {} steps {} buffers / {} bytes live ({} pooled), {} created; \
+             after {} steps {} buffers / {} bytes live ({} pooled), {} created, {} reused; \
+             peak {} buffers / {} bytes",
+            base.0,
+            base.1.live_buffers,
+            base.1.live_bytes,
+            base.1.pooled_buffers,
+            base.1.created_buffers,
+            last.0,
+            last.1.live_buffers,
+            last.1.live_bytes,
+            last.1.pooled_buffers,
+            last.1.created_buffers,
+            last.1.reused_buffers,
+            peak(|s| s.live_buffers),
+            peak(|s| s.live_bytes),
+        );
+    }
     let grew = samples[warm_up..].iter().find(|(_, s)| {
         s.created_buffers > base.1.created_buffers
             || s.live_buffers > base.1.live_buffers

@@ -16,8 +16,8 @@
 //! buffer, staged on the host and written with `Queue::write_buffer` just
 //! before the submission whose commands read it. The next submission's
 //! blocks overwrite it; that is safe because the queue runs the write after
-//! the previous submission. Pipelines and their bind group layouts are
-//! compiled once and cached (the shader modules too, in [`GpuContext`]).
+//! the previous submission. Shader modules, pipelines and their bind group
+//! layouts are compiled once and cached, in [`GpuContext`].
 //!
 //! # Errors
 //! Out-of-memory, validation and internal error scopes are opened with the
@@ -41,12 +41,11 @@
 //! * f32 only: no f64, no i64, no atomics.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::buffer::GpuBuffer;
-use super::context::describe;
+use super::context::{describe, Compiled};
 use super::kernels::{self, Kernel};
 use super::matmul::MatmulDims;
 use super::pool::{DeviceBuffer, MemoryStats, Pool, Writer};
@@ -86,8 +85,6 @@ pub struct WebGpuBackend {
     id: u64,
     pending: RefCell<Pending>,
     pool: Pool,
-    /// Pipelines and their bind group layouts, by kernel name.
-    kernels: RefCell<HashMap<&'static str, Compiled>>,
     /// Commands left before an injected device loss (testing the fallback).
     lose_after: Cell<Option<usize>>,
     /// Buffer mappings done so far (see [`WebGpuBackend::read_backs`]).
@@ -106,13 +103,6 @@ struct Pending {
     /// for it by the commands recorded since the last submission.
     ring: Option<DeviceBuffer>,
     uniforms: Vec<u8>,
-}
-
-/// A kernel ready to dispatch.
-#[derive(Clone)]
-struct Compiled {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
 }
 
 impl Drop for Pending {
@@ -150,7 +140,6 @@ impl WebGpuBackend {
             ctx,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             pending: RefCell::new(Pending::default()),
-            kernels: RefCell::new(HashMap::new()),
             lose_after: Cell::new(None),
             read_backs: Cell::new(0),
         }
@@ -512,13 +501,14 @@ impl WebGpuBackend {
 
     /// The pipeline of a registered kernel and its bind group layout,
     /// compiled on first use (inside the pending error scopes: a kernel that
-    /// fails to compile is reported by the next read) and cached.
+    /// fails to compile is reported by the next read) and cached by the
+    /// context.
     ///
     /// # Errors
     /// [`Error::Gpu`] for a kernel missing from the registry.
     fn kernel(&self, op: &'static str, kernel: &'static str) -> Result<Compiled> {
-        if let Some(c) = self.kernels.borrow().get(kernel) {
-            return Ok(c.clone());
+        if let Some(c) = self.ctx.cached(kernel) {
+            return Ok(c);
         }
         let k = kernels::find(kernel).ok_or_else(|| {
             Error::gpu(
@@ -527,13 +517,7 @@ impl WebGpuBackend {
             )
         })?;
         self.begin(op)?;
-        let pipeline = self.ctx.pipeline_now(k.name, k.source, k.entry);
-        let compiled = Compiled {
-            layout: pipeline.get_bind_group_layout(0),
-            pipeline,
-        };
-        self.kernels.borrow_mut().insert(k.name, compiled.clone());
-        Ok(compiled)
+        Ok(self.ctx.pipeline_now(k.name, k.source, k.entry))
     }
 
     /// Stages a parameter block for the next submission and returns the

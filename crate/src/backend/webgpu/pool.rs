@@ -274,7 +274,7 @@ impl Pool {
         bytes: u64,
         writer: Writer,
     ) -> (DeviceBuffer, bool) {
-        debug_assert!(bytes >= 4 && bytes % 4 == 0, "{bytes} bytes");
+        debug_assert!(bytes >= 4 && bytes.is_multiple_of(4), "{bytes} bytes");
         let max = self.device.limits().max_buffer_size;
         let class = size_class(bytes).min(max).max(bytes);
         let key = (usage.bits(), class);
