@@ -2,7 +2,7 @@
 //! as wasm in headless Chromium, where a dropped buffer is freed only when
 //! the garbage collector runs):
 //!
-//! * cnn_dropout (Adam, batch 2) and FedRecon's matrix factorisation (whole
+//! * cnn_dropout (Adam, batch 1) and FedRecon's matrix factorisation (whole
 //!   rounds: reconstruction, client training, server update): after a short
 //!   warm-up that does each kind of work once (10 steps and their read-back;
 //!   a round of 2 clients), 200 more training steps, counting live device
@@ -107,7 +107,7 @@ fn assert_flat(what: &str, samples: &[(u64, MemoryStats)], warm_up: usize) {
 }
 
 /// cnn_dropout (both dropout layers draw new masks every step), Adam,
-/// batches of 2 FEMNIST digits: a pass of [`WARM_UP`] steps, then one of
+/// one FEMNIST digit per batch: a pass of [`WARM_UP`] steps, then one of
 /// [`STEPS`]; one sample after every step and after each pass's read-back.
 async fn cnn_dropout_steps() {
     let gpu = gpu().await;
@@ -115,7 +115,7 @@ async fn cnn_dropout_steps() {
     let (train, _) = femnist_digits().unwrap();
     let ids = train.client_ids();
     let data = federated::client_datasets(&train, &ids[..1], |ds| {
-        ds.repeat(STEPS as usize).batch(2, true)
+        ds.repeat(STEPS as usize).batch(1, true)
     })
     .unwrap()
     .remove(0);

@@ -39,8 +39,9 @@
 //! * written by `Queue::write_buffer` (an upload): that write runs *before*
 //!   the pending encoder, so a buffer released while an encoder is open
 //!   ([`State::deferred`]) waits until that encoder is submitted
-//!   ([`Pool::submitted`]); only buffers released with no encoder open, or
-//!   before the last submission, serve uploads.
+//!   ([`Pool::submitted`]); uploads get only buffers released with no
+//!   encoder open, or released into an encoder that has since been
+//!   submitted.
 //!
 //! Destroying follows the second rule: WebGPU lets a buffer be destroyed
 //! while submitted work uses it (the memory goes once that work is done),
@@ -63,8 +64,8 @@ use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, Weak};
 
-/// Default bound on the bytes of idle pooled buffers
-/// (see [`Pool::set_limit`]).
+/// Default bound on the bytes of idle pooled buffers (see
+/// [`WebGpuBackend::set_pool_limit`](super::WebGpuBackend::set_pool_limit)).
 pub const DEFAULT_POOL_LIMIT: u64 = 256 << 20;
 
 /// Smallest size class, in bytes.
@@ -90,7 +91,8 @@ pub struct MemoryStats {
     pub reused_buffers: u64,
     /// Buffers destroyed (pool over its limit, trimmed, or dropped).
     pub destroyed_buffers: u64,
-    /// The bound on idle pooled bytes ([`Pool::set_limit`]).
+    /// The bound on idle pooled bytes
+    /// ([`WebGpuBackend::set_pool_limit`](super::WebGpuBackend::set_pool_limit)).
     pub pool_limit_bytes: u64,
 }
 
@@ -250,6 +252,8 @@ impl Drop for State {
 /// The buffer pool of one backend (see the module docs).
 pub(crate) struct Pool {
     device: wgpu::Device,
+    /// The device's `max_buffer_size` (read once: each read asks the browser).
+    max_buffer: u64,
     state: Arc<Mutex<State>>,
 }
 
@@ -258,6 +262,7 @@ impl Pool {
     /// idle bytes.
     pub(crate) fn new(device: wgpu::Device) -> Pool {
         Pool {
+            max_buffer: device.limits().max_buffer_size,
             device,
             state: Arc::new(Mutex::new(State::new(DEFAULT_POOL_LIMIT))),
         }
@@ -275,8 +280,7 @@ impl Pool {
         writer: Writer,
     ) -> (DeviceBuffer, bool) {
         debug_assert!(bytes >= 4 && bytes.is_multiple_of(4), "{bytes} bytes");
-        let max = self.device.limits().max_buffer_size;
-        let class = size_class(bytes).min(max).max(bytes);
+        let class = size_class(bytes).min(self.max_buffer).max(bytes);
         let key = (usage.bits(), class);
         let pooled = lock(&self.state).get(key, writer);
         let reused = pooled.is_some();
@@ -311,17 +315,21 @@ impl Pool {
     /// The backend submitted its encoder: the buffers released while it was
     /// open become free for every use.
     pub(crate) fn submitted(&self) {
-        let mut s = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
         s.encoder_open = false;
-        let deferred = std::mem::take(&mut s.deferred);
-        for (key, buffers) in deferred {
-            for buffer in buffers {
+        // Drained in place: the lists keep their capacity for the next encoder.
+        for (key, buffers) in &mut s.deferred {
+            if buffers.is_empty() {
+                continue;
+            }
+            let free = s.free.entry(*key).or_default();
+            for buffer in buffers.drain(..) {
                 s.clock += 1;
-                let released = s.clock;
-                s.free
-                    .entry(key)
-                    .or_default()
-                    .push(Free { buffer, released });
+                free.push(Free {
+                    buffer,
+                    released: s.clock,
+                });
             }
         }
         s.enforce_limit();
