@@ -44,7 +44,7 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
-use crate::tensor::{numel, Tensor, TensorData};
+use crate::tensor::{checked_numel, Tensor, TensorData};
 
 /// Recorded commands after which the pending work is submitted.
 pub const SUBMIT_EVERY: usize = 64;
@@ -141,7 +141,16 @@ impl WebGpuBackend {
                 Some(start)
             })
             .collect();
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let total = bufs
+            .iter()
+            .try_fold(0usize, |n, b| n.checked_add(b.len()))
+            .ok_or_else(|| Error::Limit {
+                op: OP,
+                what: format!("elements read back from {} tensors", bufs.len()),
+                field: crate::limits::LimitField::TensorElements.name(),
+                limit: crate::limits::Limits::current().max_tensor_elements,
+                got: "overflow".into(),
+            })?;
         let stage = if total > 0 {
             self.begin(OP)?;
             let stage = staging(&self.ctx, "read-back", total);
@@ -152,8 +161,8 @@ impl WebGpuBackend {
                             b.buffer(),
                             0,
                             &stage,
-                            (off * 4) as u64,
-                            (b.len() * 4) as u64,
+                            off as u64 * 4,
+                            b.len() as u64 * 4,
                         );
                     }
                 }
@@ -263,9 +272,11 @@ impl WebGpuBackend {
     /// writes (WebGPU zero-fills it meanwhile).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when it exceeds the storage-binding limit.
+    /// [`Error::Limit`] when the shape overflows or exceeds the tensor
+    /// limit; [`Error::InvalidArgument`] when it exceeds the storage-binding
+    /// limit.
     pub(crate) fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
-        let len = numel(shape);
+        let len = checked_numel(op, shape)?;
         self.check_size(op, shape, len)?;
         self.begin(op)?;
         let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
@@ -307,7 +318,7 @@ impl WebGpuBackend {
         }
         let copy = self.alloc(op, t.shape())?;
         let (src, dst) = (self.buf(op, t)?, self.buf(op, &copy)?);
-        let bytes = (t.len() * 4) as u64;
+        let bytes = t.len() as u64 * 4;
         if bytes > 0 {
             self.record(op, |enc| enc.copy_buffer_to_buffer(src, 0, dst, 0, bytes))?;
         }
@@ -517,7 +528,7 @@ impl Backend for WebGpuBackend {
 
     fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         const OP: &str = "webgpu upload";
-        let len = numel(shape);
+        let len = checked_numel(OP, shape)?;
         if data.len() != len {
             return Err(Error::DataLength {
                 op: OP,
