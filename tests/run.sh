@@ -8,7 +8,8 @@
 #    Chromium and chromedriver (for the wasm32 WebGPU tests; apt-get too),
 #    and a Node.js check.
 # 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32
-#    library and tests), rustdoc, native tests, wasm32 tests in Node.js,
+#    library and tests), rustdoc, native tests, the short decoder fuzz run
+#    in release (overflow checks off), wasm32 tests in Node.js,
 #    wasm32 WebGPU tests in headless Chromium, Node-side JS tests.
 #
 # Every step prints a header and its elapsed time; a summary table closes the
@@ -295,6 +296,9 @@ run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -
 run_step "clippy (wasm32, lib + tests)" cargo clippy --workspace --target "$wasm_target" --lib --tests -- -D warnings
 run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm -p fedwasm-protocol
 run_step "native tests" cargo test --workspace
+# The short fuzz run again with overflow checks off (release): a size that
+# wraps there must still be caught by the checks (crate/fedwasm-cli/tests/fuzz.rs).
+run_step "fuzz (release, short)" cargo test --release -p fedwasm-cli --test fuzz
 run_step "main job and examples" examples_and_main_job
 run_step "wasm32 tests (Node.js)" wasm_node_tests
 run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests

@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregation::ClientWeighting;
 use crate::checksum::crc32;
 use crate::error::{Error, Result};
-use crate::limits::{checked_product, LimitField, Limits};
+use crate::limits::{tensor_elements, LimitField, Limits};
 use crate::messages::{ClientState, ClientTask, ClientUpdate};
 use crate::metrics::UnfinalizedMetrics;
 use crate::model_weights::ModelWeights;
@@ -367,7 +367,10 @@ impl<'a> Reader<'a> {
     fn tensors(&mut self, list: &str) -> Result<Vec<NamedTensor>> {
         // A tensor takes at least 8 bytes (an empty name and rank 0 plus data).
         let n = self.count(&|| format!("the number of tensors in {list}"), 8)?;
-        let mut out = Vec::with_capacity(n);
+        // Reserve for a few, never for what the count alone claims: a
+        // `NamedTensor` is 9 times the 8 bytes that vouch for it.
+        let mut out = Vec::with_capacity(n.min(1024));
+        let mut elements = 0u64;
         for i in 0..n {
             let name = self.string(&|| format!("the name of tensor {i} of {list}"))?;
             let field = |what: &str| format!("{what} of tensor {i} ({name:?}) of {list}");
@@ -376,11 +379,15 @@ impl<'a> Reader<'a> {
             for _ in 0..rank {
                 shape.push(self.u32(&|| field("a dimension"))? as usize);
             }
-            let len = checked_product(
+            // Zero dimensions count as one, as for any tensor.
+            let len =
+                tensor_elements("decode", &shape).map_err(|e| e.in_context(field("the shape")))?;
+            elements += len as u64;
+            Limits::current().check(
                 "decode",
-                LimitField::TensorElements,
-                || format!("the elements of {}", field("the shape")),
-                shape.iter().copied(),
+                LimitField::ModelParameters,
+                &format!("the elements of {list} together"),
+                elements,
             )?;
             let bytes = self.take(len.saturating_mul(4), &|| field("the data"))?;
             let data = bytes
@@ -827,12 +834,8 @@ pub fn f32_arrays(bytes: &[u8]) -> Result<Vec<(usize, usize)>> {
             for _ in 0..rank {
                 shape.push(r.u32(&|| format!("a dimension of tensor {i}"))? as usize);
             }
-            let len = checked_product(
-                "f32_arrays",
-                LimitField::TensorElements,
-                || format!("the elements of tensor {i}"),
-                shape.iter().copied(),
-            )?;
+            let len = tensor_elements("f32_arrays", &shape)
+                .map_err(|e| e.in_context(format_args!("tensor {i}")))?;
             out.push((r.pos, len));
             r.take(len.saturating_mul(4), &|| format!("the data of tensor {i}"))?;
         }

@@ -241,6 +241,52 @@ impl Error {
         "refused",
     ];
 
+    /// This error with `context` (where in the input: `"variable 3
+    /// \"dense/kernel\""`, `"writer f0042_14"`) put before what it
+    /// describes: the `what` of [`Error::Limit`], the `detail` of
+    /// [`Error::Binary`], [`Error::Dataset`], [`Error::InvalidArgument`],
+    /// [`Error::Model`] and [`Error::Weights`]. Other variants already say
+    /// where, and are returned unchanged.
+    pub fn in_context(self, context: impl std::fmt::Display) -> Self {
+        let at = |s: String| format!("{context}: {s}");
+        match self {
+            Error::Limit {
+                op,
+                what,
+                field,
+                limit,
+                got,
+            } => Error::Limit {
+                op,
+                what: at(what),
+                field,
+                limit,
+                got,
+            },
+            Error::Binary { what, detail } => Error::Binary {
+                what,
+                detail: at(detail),
+            },
+            Error::Dataset { op, detail } => Error::Dataset {
+                op,
+                detail: at(detail),
+            },
+            Error::InvalidArgument { op, detail } => Error::InvalidArgument {
+                op,
+                detail: at(detail),
+            },
+            Error::Model { model, detail } => Error::Model {
+                model,
+                detail: at(detail),
+            },
+            Error::Weights { model, detail } => Error::Weights {
+                model,
+                detail: at(detail),
+            },
+            other => other,
+        }
+    }
+
     /// Shorthand for [`Error::Shape`] with displayable shapes.
     pub fn shape(
         op: &'static str,

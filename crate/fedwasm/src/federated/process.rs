@@ -256,7 +256,7 @@ impl LearningProcess {
 
     /// Runs one round on `clients` (one batched dataset per client, in a
     /// fixed order). Client `i`'s randomness is seeded by
-    /// [`client_seed`]`(seed, round, i)`.
+    /// [`client_seed`](super::client_seed)`(seed, round, i)`.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] for a state of another process;

@@ -119,6 +119,14 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        // Shape first: no copy of data that does not fit it.
+        if crate::tensor::checked_numel("cpu upload", shape)? != data.len() {
+            return Err(Error::DataLength {
+                op: "cpu upload",
+                shape: shape.to_vec(),
+                len: data.len(),
+            });
+        }
         let t = Tensor::new(shape, data.to_vec())?;
         Ok(match self.precision {
             Precision::F32 => t,
@@ -127,6 +135,7 @@ impl Backend for CpuBackend {
     }
 
     fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        crate::tensor::checked_numel("cpu zeros", shape)?;
         Ok(Tensor::zeros(shape, self.precision))
     }
 

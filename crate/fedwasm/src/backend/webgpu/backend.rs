@@ -58,7 +58,7 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
-use crate::tensor::{numel, Tensor, TensorData};
+use crate::tensor::{checked_numel, Tensor, TensorData};
 
 /// Recorded commands after which the pending work is submitted.
 pub const SUBMIT_EVERY: usize = 64;
@@ -169,7 +169,16 @@ impl WebGpuBackend {
                 Some(start)
             })
             .collect();
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let total = bufs
+            .iter()
+            .try_fold(0usize, |n, b| n.checked_add(b.len()))
+            .ok_or_else(|| Error::Limit {
+                op: OP,
+                what: format!("elements read back from {} tensors", bufs.len()),
+                field: crate::limits::LimitField::TensorElements.name(),
+                limit: crate::limits::Limits::current().max_tensor_elements,
+                got: "overflow".into(),
+            })?;
         let stage = if total > 0 {
             self.begin(OP)?;
             // A separate `MAP_READ | COPY_DST` buffer (a storage buffer
@@ -187,8 +196,8 @@ impl WebGpuBackend {
                             b.buffer(),
                             0,
                             stage.buffer(),
-                            (off * 4) as u64,
-                            (b.len() * 4) as u64,
+                            off as u64 * 4,
+                            b.len() as u64 * 4,
                         );
                     }
                 }
@@ -329,7 +338,9 @@ impl WebGpuBackend {
     /// (use [`WebGpuBackend::alloc_zeroed`] where zeros are relied on).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when it exceeds the storage-binding limit.
+    /// [`Error::Limit`] when the shape overflows or exceeds the tensor
+    /// limit; [`Error::InvalidArgument`] when it exceeds the storage-binding
+    /// limit.
     pub(crate) fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
         Ok(self.alloc_reused(op, shape)?.0)
     }
@@ -350,7 +361,7 @@ impl WebGpuBackend {
 
     /// [`WebGpuBackend::alloc`] and whether the buffer came from the pool.
     fn alloc_reused(&self, op: &'static str, shape: &[usize]) -> Result<(Tensor, bool)> {
-        let len = numel(shape);
+        let len = checked_numel(op, shape)?;
         self.check_size(op, shape, len)?;
         self.begin(op)?;
         let (buffer, reused) =
@@ -400,7 +411,7 @@ impl WebGpuBackend {
         }
         let copy = self.alloc(op, t.shape())?;
         let (src, dst) = (self.buf(op, t)?, self.buf(op, &copy)?);
-        let bytes = (t.len() * 4) as u64;
+        let bytes = t.len() as u64 * 4;
         if bytes > 0 {
             self.record(op, |enc| {
                 enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes)
@@ -663,7 +674,7 @@ impl Backend for WebGpuBackend {
 
     fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         const OP: &str = "webgpu upload";
-        let len = numel(shape);
+        let len = checked_numel(OP, shape)?;
         if data.len() != len {
             return Err(Error::DataLength {
                 op: OP,
