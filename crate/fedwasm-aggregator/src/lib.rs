@@ -42,7 +42,7 @@ fn json<T: for<'de> serde::Deserialize<'de>>(what: &str, s: &str) -> Result<T> {
         what,
         s.len() as u64,
     )?;
-    serde_json::from_str(s).map_err(|source| Error::Json {
+    fedwasm_protocol::json::from_slice(s.as_bytes()).map_err(|source| Error::Json {
         what: what.into(),
         source,
     })
@@ -165,10 +165,13 @@ fn closed() -> Error {
 /// # Errors
 /// [`Error::Json`] for malformed JSON or unknown fields.
 pub fn set_limits(limits_json: &str) -> Result<()> {
-    let limits: Limits = serde_json::from_str(limits_json).map_err(|source| Error::Json {
-        what: "limits".into(),
-        source,
-    })?;
+    let limits: Limits =
+        fedwasm_protocol::json::from_slice(limits_json.as_bytes()).map_err(|source| {
+            Error::Json {
+                what: "limits".into(),
+                source,
+            }
+        })?;
     limits.set();
     Ok(())
 }

@@ -358,7 +358,7 @@ impl<'a> Reader<'a> {
 
     fn json<T: for<'de> Deserialize<'de>>(&mut self, field: &str) -> Result<T> {
         let s = self.text(&|| field.to_string())?;
-        serde_json::from_slice(s).map_err(|source| Error::Json {
+        crate::json::from_slice(s).map_err(|source| Error::Json {
             what: format!("the {field} of a {}", self.kind.what()),
             source,
         })

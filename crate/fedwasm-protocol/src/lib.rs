@@ -33,6 +33,7 @@ pub mod encoding;
 pub mod error;
 pub mod exact;
 pub mod finalizer;
+pub mod json;
 pub mod limits;
 pub mod messages;
 pub mod metrics;
