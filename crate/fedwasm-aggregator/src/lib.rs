@@ -35,7 +35,7 @@ use fedwasm_protocol::{aggregation::MeanAggregator, Limits};
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-fn json<T: for<'de> serde::Deserialize<'de>>(what: &str, s: &str) -> Result<T> {
+fn json<T: fedwasm_protocol::json::FromJson>(what: &str, s: &str) -> Result<T> {
     Limits::current().check(
         "fedwasm-aggregator",
         fedwasm_protocol::limits::LimitField::MessageBytes,

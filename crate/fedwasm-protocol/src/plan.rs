@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// One step of a [`DatasetPlan`] (the `tf.data` transformation of the same
-/// name), tagged by `op` in JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One step of a [`DatasetPlan`] (the `tf.data` transformation of the same name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DatasetOp {
     /// The data `count` times over (each pass reshuffles an upstream shuffle).
@@ -46,42 +45,6 @@ pub enum DatasetOp {
         /// Elements dropped.
         count: usize,
     },
-}
-
-/// [`DatasetOp`] as serde reads it after [`crate::json::internally_tagged`]
-/// has taken out the tag (see there).
-#[derive(Deserialize)]
-#[serde(
-    remote = "DatasetOp",
-    rename = "DatasetOp",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-enum External {
-    Repeat {
-        count: usize,
-    },
-    Shuffle {
-        buffer: usize,
-        seed: u64,
-    },
-    Batch {
-        size: usize,
-        #[serde(default)]
-        drop_remainder: bool,
-    },
-    Take {
-        count: usize,
-    },
-    Skip {
-        count: usize,
-    },
-}
-
-impl<'de> Deserialize<'de> for DatasetOp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::json::internally_tagged(d, "op", External::deserialize)
-    }
 }
 
 /// A dataset plan (see the module docs).

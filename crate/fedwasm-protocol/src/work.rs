@@ -6,10 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::optim::OptimizerConfig;
 
-/// What a client does in a round. JSON: an object tagged by `type`
-/// (`{"type": "train", "client_optimizer": {..}, "proximal_strength": null}`,
-/// `{"type": "evaluate"}`); unknown fields are rejected.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// What a client does in a round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
 pub enum ClientWork {
     /// FedAvg (and FedProx when `proximal_strength` is set): train the global
@@ -44,40 +42,6 @@ pub enum ClientWork {
         /// How the client's batches split between the two phases.
         split: ReconstructionSplit,
     },
-}
-
-/// [`ClientWork`] as serde reads it after [`crate::json::internally_tagged`]
-/// has taken out the tag (see there).
-#[derive(Deserialize)]
-#[serde(
-    remote = "ClientWork",
-    rename = "ClientWork",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-enum External {
-    Train {
-        client_optimizer: OptimizerConfig,
-        proximal_strength: Option<f32>,
-    },
-    Reconstruct {
-        config: ReconstructionConfig,
-    },
-    Stateful {
-        client_optimizer: OptimizerConfig,
-        local_optimizer: OptimizerConfig,
-    },
-    Evaluate {},
-    ReconstructEvaluate {
-        reconstruction_optimizer: OptimizerConfig,
-        split: ReconstructionSplit,
-    },
-}
-
-impl<'de> Deserialize<'de> for ClientWork {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::json::internally_tagged(d, "type", External::deserialize)
-    }
 }
 
 impl ClientWork {

@@ -8,9 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One optimizer's update rule and hyper-parameters (learning rate aside).
-/// JSON: an object tagged by `type` (`{"type": "adam", "beta_1": 0.9, ..}`;
-/// unknown fields are rejected).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum UpdateRule {
     /// `tff.learning.optimizers.build_sgdm`: with momentum `m`,
@@ -59,49 +57,6 @@ pub enum UpdateRule {
         /// Denominator epsilon (1e-7).
         epsilon: f32,
     },
-}
-
-/// [`UpdateRule`] as serde reads it after [`crate::json::internally_tagged`]
-/// has taken out the tag (see there).
-#[derive(Deserialize)]
-#[serde(
-    remote = "UpdateRule",
-    rename = "UpdateRule",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-enum External {
-    Sgd {
-        #[serde(default)]
-        momentum: Option<f32>,
-        #[serde(default)]
-        nesterov: bool,
-    },
-    Adam {
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-    },
-    Adagrad {
-        initial_accumulator_value: f32,
-        epsilon: f32,
-    },
-    Yogi {
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        initial_preconditioner_value: f32,
-    },
-    Rmsprop {
-        decay: f32,
-        epsilon: f32,
-    },
-}
-
-impl<'de> Deserialize<'de> for UpdateRule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::json::internally_tagged(d, "type", External::deserialize)
-    }
 }
 
 impl UpdateRule {

@@ -194,42 +194,9 @@ impl LearningRate {
 }
 
 /// The tagged JSON form of [`LearningRate`] (a bare number is also accepted).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Tagged {
-    Constant {
-        value: f32,
-    },
-    ExponentialDecay {
-        initial: f32,
-        decay_rate: f32,
-        decay_rounds: u64,
-        #[serde(default)]
-        staircase: bool,
-    },
-    InverseTimeDecay {
-        initial: f32,
-        decay_rate: f32,
-        decay_rounds: u64,
-        #[serde(default)]
-        staircase: bool,
-    },
-    PiecewiseConstant {
-        boundaries: Vec<u64>,
-        values: Vec<f32>,
-    },
-}
-
-/// [`Tagged`] as serde reads it after [`crate::json::untag`] has taken out
-/// the tag.
-#[derive(Deserialize)]
-#[serde(
-    remote = "Tagged",
-    rename = "LearningRate",
-    rename_all = "snake_case",
-    deny_unknown_fields
-)]
-enum External {
     Constant {
         value: f32,
     },
@@ -322,29 +289,40 @@ impl Serialize for LearningRate {
 
 impl<'de> Deserialize<'de> for LearningRate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let lr = match crate::json::value(d)? {
-            // As a visitor's `visit_u64`, `visit_i64` and `visit_f64` would.
-            serde_json::Value::Number(n) => {
-                LearningRate::Constant(match (n.as_u64(), n.as_i64()) {
-                    (Some(u), _) => u as f32,
-                    (None, Some(i)) => i as f32,
-                    _ => n.as_f64().unwrap_or(f64::NAN) as f32,
-                })
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LearningRate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a learning-rate schedule object")
             }
-            v @ serde_json::Value::Object(_) => {
-                crate::json::untag(v, "type", External::deserialize)
+            fn visit_f64<E: serde::de::Error>(
+                self,
+                v: f64,
+            ) -> std::result::Result<LearningRate, E> {
+                Ok(LearningRate::Constant(v as f32))
+            }
+            fn visit_u64<E: serde::de::Error>(
+                self,
+                v: u64,
+            ) -> std::result::Result<LearningRate, E> {
+                Ok(LearningRate::Constant(v as f32))
+            }
+            fn visit_i64<E: serde::de::Error>(
+                self,
+                v: i64,
+            ) -> std::result::Result<LearningRate, E> {
+                Ok(LearningRate::Constant(v as f32))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<LearningRate, A::Error> {
+                Tagged::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(LearningRate::from)
-                    .map_err(D::Error::custom)?
             }
-            other => {
-                return Err(D::Error::invalid_type(
-                    crate::json::unexpected(&other),
-                    &"a number or a learning-rate schedule object",
-                ))
-            }
-        };
-        lr.validate().map_err(D::Error::custom)?;
+        }
+        let lr = d.deserialize_any(Visitor)?;
+        lr.validate().map_err(serde::de::Error::custom)?;
         Ok(lr)
     }
 }
