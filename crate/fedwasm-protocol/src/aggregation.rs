@@ -26,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 use crate::exact::{DeltaSum, MAX_WEIGHT};
 use crate::limits::{checked_product, LimitField};
 
@@ -97,7 +97,10 @@ impl WeightedMean {
         {
             return Err(Error::invalid(
                 op,
-                format!("a client weight must be a whole number in 0..=2^32, got {weight}"),
+                format!(
+                    "a client weight must be a whole number in 0..=2^32, got {}",
+                    Float(weight)
+                ),
             ));
         }
         Ok(weight as u64)
@@ -128,7 +131,10 @@ impl WeightedMean {
         {
             return Err(Error::invalid(
                 OP,
-                format!("update variable {i} holds {} at index {j}", update[i][j]),
+                format!(
+                    "update variable {i} holds {} at index {j}",
+                    Float(update[i][j])
+                ),
             ));
         }
         let total = self

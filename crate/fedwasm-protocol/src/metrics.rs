@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 
 /// The metrics fedwasm computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,7 +170,8 @@ impl UnfinalizedMetrics {
                     return Err(Error::invalid(
                         op,
                         format!(
-                            "metric {name}[{i}] is {x}; {}",
+                            "metric {name}[{i}] is {}; {}",
+                            Float(x),
                             if is_count {
                                 "counts must be whole numbers >= 0"
                             } else {

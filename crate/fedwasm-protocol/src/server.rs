@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 use crate::exact::{F64Sum, MAX_WEIGHT};
 use crate::finalizer::apply_server_update;
 use crate::messages::{model_fingerprint, ClientTask, ClientUpdate};
@@ -406,7 +406,8 @@ impl ServerRound {
                     "non_finite",
                     format!(
                         "tensor {:?} holds {} at index {i} (a client zeroes a non-finite update and says so)",
-                        t.name, t.data[i]
+                        t.name,
+                        Float(t.data[i])
                     ),
                 );
             }
@@ -437,7 +438,8 @@ impl ServerRound {
             return refuse(
                 "weight",
                 format!(
-                    "weight {w}; it must be a whole number in 0..={}",
+                    "weight {}; it must be a whole number in 0..={}",
+                    Float(w),
                     self.spec.max_client_weight
                 ),
             );
@@ -453,9 +455,12 @@ impl ServerRound {
                 return refuse(
                     "weight",
                     format!(
-                        "weight {w} under {:?} weighting with {examples} examples{}; expected {expected}",
+                        "weight {} under {:?} weighting with {} examples{}; expected {}",
+                        Float(w),
                         self.spec.weighting,
-                        if u.non_finite { " and a zeroed update" } else { "" }
+                        Float(examples),
+                        if u.non_finite { " and a zeroed update" } else { "" },
+                        Float(expected)
                     ),
                 );
             }
