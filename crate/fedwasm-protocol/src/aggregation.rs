@@ -264,9 +264,11 @@ impl ModelAggregator for MeanAggregator {
         if *state != Self::state() {
             return Err(Error::StateNotAssignable {
                 op: "MeanAggregator::start",
+                // crate::json, not Value's Display: one JSON writer in the wasm.
                 detail: format!(
-                    "aggregator state {state} is not the mean aggregator's {}",
-                    Self::state()
+                    "aggregator state {} is not the mean aggregator's {}",
+                    crate::json::to_string(&crate::json::Json::from(state)),
+                    crate::json::to_string(&crate::json::Json::from(&Self::state()))
                 ),
             });
         }

@@ -190,23 +190,22 @@ impl UnfinalizedMetrics {
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown metric name or a wrong-length vector.
     pub fn finalize(&self) -> Result<BTreeMap<String, f64>> {
-        self.0
-            .iter()
-            .map(|(name, v)| {
-                let kind = MetricKind::from_name(name)?;
-                if v.len() != kind.unfinalized_len() {
-                    return Err(Error::invalid(
-                        "UnfinalizedMetrics::finalize",
-                        format!(
-                            "metric {name} has {} values, expected {}",
-                            v.len(),
-                            kind.unfinalized_len()
-                        ),
-                    ));
-                }
-                Ok((name.clone(), kind.finalize(v)))
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        for (name, v) in &self.0 {
+            let kind = MetricKind::from_name(name)?;
+            if v.len() != kind.unfinalized_len() {
+                return Err(Error::invalid(
+                    "UnfinalizedMetrics::finalize",
+                    format!(
+                        "metric {name} has {} values, expected {}",
+                        v.len(),
+                        kind.unfinalized_len()
+                    ),
+                ));
+            }
+            out.insert(name.clone(), kind.finalize(v));
+        }
+        Ok(out)
     }
 
     /// One finalized metric, if present.

@@ -253,16 +253,15 @@ impl ServerRound {
         } else {
             state.global_model_weights.trainable_shapes()
         };
-        let metric_sums = spec
-            .metrics
-            .iter()
-            .map(|k| {
-                (
-                    k.name().to_string(),
-                    vec![MetricSum::default(); k.unfinalized_len()],
-                )
-            })
-            .collect();
+        // Inserted one by one: a collected BTreeMap sorts, and its sort is
+        // more code than the aggregator's wasm wants for a handful of keys.
+        let mut metric_sums = BTreeMap::new();
+        for k in &spec.metrics {
+            metric_sums.insert(
+                k.name().to_string(),
+                vec![MetricSum::default(); k.unfinalized_len()],
+            );
+        }
         Ok(ServerRound {
             fingerprint: spec.fingerprint(),
             aggregation: aggregator.start(&state.aggregator, &shapes)?,
@@ -474,12 +473,11 @@ impl ServerRound {
     /// Whatever the aggregator or the finalizer report.
     pub fn finish(self) -> Result<(LearningProcessState, RoundMetrics)> {
         let old = &self.state;
-        let sums = UnfinalizedMetrics(
-            self.metric_sums
-                .iter()
-                .map(|(k, v)| (k.clone(), v.iter().map(MetricSum::value).collect()))
-                .collect(),
-        );
+        let mut sums = UnfinalizedMetrics::default();
+        for (k, v) in &self.metric_sums {
+            sums.0
+                .insert(k.clone(), v.iter().map(MetricSum::value).collect());
+        }
         let aggregate = self.aggregation.finish()?;
         let (weights, finalizer, finalizer_metrics, client_work, client_work_metrics) =
             match &self.spec.server_optimizer {

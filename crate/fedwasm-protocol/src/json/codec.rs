@@ -34,6 +34,12 @@ pub trait FromJson: Sized {
     fn from_json_value(v: &Json) -> JResult<Self>;
 }
 
+impl ToJson for Json {
+    fn to_json_value(&self) -> Json {
+        self.clone()
+    }
+}
+
 impl<T: ToJson> ToJson for [T] {
     fn to_json_value(&self) -> Json {
         Json::Arr(self.iter().map(ToJson::to_json_value).collect())
