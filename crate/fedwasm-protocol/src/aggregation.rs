@@ -66,18 +66,16 @@ impl WeightedMean {
     /// # Errors
     /// [`Error::Limit`] for a shape over the tensor limit.
     pub fn new(shapes: &[Vec<usize>]) -> Result<Self> {
-        let sums = shapes
-            .iter()
-            .map(|s| {
-                let n = checked_product(
-                    "WeightedMean::new",
-                    LimitField::TensorElements,
-                    || format!("elements of an update of shape {s:?}"),
-                    s.iter().copied(),
-                )?;
-                Ok(vec![DeltaSum::default(); n])
-            })
-            .collect::<Result<_>>()?;
+        let mut sums = Vec::with_capacity(shapes.len());
+        for s in shapes {
+            let n = checked_product(
+                "WeightedMean::new",
+                LimitField::TensorElements,
+                || format!("elements of an update of shape {s:?}"),
+                s.iter().copied(),
+            )?;
+            sums.push(vec![DeltaSum::default(); n]);
+        }
         Ok(WeightedMean {
             shapes: shapes.to_vec(),
             sums,

@@ -712,14 +712,16 @@ impl Json {
     /// # Errors
     /// A non-array; `f`'s errors.
     pub fn list<T>(&self, f: impl Fn(&Json) -> JResult<T>) -> JResult<Vec<T>> {
-        match self {
-            Json::Arr(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| f(v).map_err(|e| e.at_index(i)))
-                .collect(),
-            other => Err(other.invalid("a sequence")),
+        let items = match self {
+            Json::Arr(items) => items,
+            other => return Err(other.invalid("a sequence")),
+        };
+        // A loop, not `collect::<Result<_>>()`: less code per item type.
+        let mut out = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            out.push(f(v).map_err(|e| e.at_index(i))?);
         }
+        Ok(out)
     }
 
     /// An object with no fields but `fields` (`what` names the type in an
