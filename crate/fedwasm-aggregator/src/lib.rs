@@ -35,6 +35,13 @@ use fedwasm_protocol::{aggregation::MeanAggregator, Limits};
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod alloc;
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: alloc::SizeClasses = alloc::SizeClasses::new();
+
 fn json<T: fedwasm_protocol::json::FromJson>(what: &str, s: &str) -> Result<T> {
     Limits::current().check(
         "fedwasm-aggregator",
