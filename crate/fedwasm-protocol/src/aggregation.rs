@@ -23,8 +23,8 @@
 //! [`ModelAggregator`] is the pluggable interface (TFF's model aggregator
 //! factories); [`MeanAggregator`] (TFF's `MeanFactory`) is the default.
 
+use crate::json::{obj, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::error::{Error, Float, Result};
 use crate::exact::{DeltaSum, MAX_WEIGHT};
@@ -185,9 +185,9 @@ pub struct Aggregate {
     /// The aggregated update, one `f64` vector per variable.
     pub update: Vec<Vec<f64>>,
     /// The aggregator's state for the next round.
-    pub state: Value,
+    pub state: Json,
     /// Reported under `aggregator` in the round's metrics.
-    pub measurements: Value,
+    pub measurements: Json,
 }
 
 /// One round's aggregation in progress: takes validated client updates in
@@ -212,12 +212,12 @@ pub trait ModelAggregator {
     /// The aggregator's name, for messages.
     fn name(&self) -> &str;
     /// The state before the first round.
-    fn initialize(&self) -> Value;
+    fn initialize(&self) -> Json;
     /// Starts a round over variables of `shapes` from `state`.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] when `state` is not this aggregator's.
-    fn start(&self, state: &Value, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>>;
+    fn start(&self, state: &Json, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>>;
 }
 
 /// The weighted mean (TFF's `MeanFactory`): stateless (state
@@ -228,8 +228,11 @@ pub trait ModelAggregator {
 pub struct MeanAggregator;
 
 impl MeanAggregator {
-    fn state() -> Value {
-        json!({"value_sum_process": {}, "weight_sum_process": {}})
+    fn state() -> Json {
+        obj([
+            ("value_sum_process", Json::Obj(Vec::new())),
+            ("weight_sum_process", Json::Obj(Vec::new())),
+        ])
     }
 }
 
@@ -244,7 +247,10 @@ impl AggregationRound for MeanRound {
         Ok(Aggregate {
             update: self.0.mean(),
             state: MeanAggregator::state(),
-            measurements: json!({"mean_value": {}, "mean_weight": {}}),
+            measurements: obj([
+                ("mean_value", Json::Obj(Vec::new())),
+                ("mean_weight", Json::Obj(Vec::new())),
+            ]),
         })
     }
 }
@@ -254,19 +260,18 @@ impl ModelAggregator for MeanAggregator {
         "mean"
     }
 
-    fn initialize(&self) -> Value {
+    fn initialize(&self) -> Json {
         Self::state()
     }
 
-    fn start(&self, state: &Value, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>> {
+    fn start(&self, state: &Json, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>> {
         if *state != Self::state() {
             return Err(Error::StateNotAssignable {
                 op: "MeanAggregator::start",
-                // crate::json, not Value's Display: one JSON writer in the wasm.
                 detail: format!(
                     "aggregator state {} is not the mean aggregator's {}",
-                    crate::json::to_string(&crate::json::Json::from(state)),
-                    crate::json::to_string(&crate::json::Json::from(&Self::state()))
+                    crate::json::to_string(state),
+                    crate::json::to_string(&Self::state())
                 ),
             });
         }

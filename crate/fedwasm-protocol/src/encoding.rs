@@ -589,7 +589,7 @@ impl ClientState {
 /// The JSON part of a checkpoint: everything but the floats.
 struct CheckpointHeader {
     distributor: Empty,
-    aggregator: serde_json::Value,
+    aggregator: Json,
     evaluation: bool,
     finalizer: FinalizerHeader,
 }
@@ -630,7 +630,7 @@ impl ToJson for CheckpointHeader {
         });
         obj([
             ("distributor", Json::Obj(Vec::new())),
-            ("aggregator", Json::from(&self.aggregator)),
+            ("aggregator", self.aggregator.clone()),
             ("evaluation", self.evaluation.into()),
             (
                 "finalizer",
@@ -653,7 +653,7 @@ impl FromJson for CheckpointHeader {
             distributor: o.req("distributor", |d| {
                 d.object("struct Empty", &[]).map(|_| Empty {})
             })?,
-            aggregator: o.req("aggregator", |a| Ok(serde_json::Value::from(a)))?,
+            aggregator: o.req("aggregator", |a| Ok(a.clone()))?,
             evaluation: o.req("evaluation", Json::as_bool)?,
             finalizer: o.req("finalizer", |f| {
                 let f = f.object("struct FinalizerHeader", &["round", "server_optimizer"])?;

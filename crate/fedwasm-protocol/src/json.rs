@@ -31,9 +31,12 @@ use std::fmt;
 pub use codec::{FromJson, ToJson};
 
 /// A JSON value. Objects keep their fields in order (no duplicate keys
-/// when parsed). [`Json::F32`] only comes from writers: it prints an `f32`
-/// as serde_json does (its shortest form, not the `f64` one).
-#[derive(Clone, Debug, PartialEq)]
+/// when parsed) and compare equal whatever the order, as maps.
+/// [`Json::F32`] only comes from writers: it prints an `f32` as serde_json
+/// does (its shortest form, not the `f64` one). It is also the state and
+/// the measurements of a [`crate::aggregation::ModelAggregator`]; serde
+/// reads and writes it as the JSON it holds.
+#[derive(Clone, Debug)]
 pub enum Json {
     /// `null`.
     Null,
@@ -53,6 +56,130 @@ pub enum Json {
     Arr(Vec<Json>),
     /// An object.
     Obj(Vec<(String, Json)>),
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        match (self, other) {
+            (Json::Null, Json::Null) => true,
+            (Json::Bool(a), Json::Bool(b)) => a == b,
+            (Json::U64(a), Json::U64(b)) => a == b,
+            (Json::I64(a), Json::I64(b)) => a == b,
+            (Json::F64(a), Json::F64(b)) => a == b,
+            (Json::F32(a), Json::F32(b)) => a == b,
+            (Json::Str(a), Json::Str(b)) => a == b,
+            (Json::Arr(a), Json::Arr(b)) => a == b,
+            (Json::Obj(a), Json::Obj(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::U64(n) => s.serialize_u64(*n),
+            Json::I64(n) => s.serialize_i64(*n),
+            Json::F64(x) => s.serialize_f64(*x),
+            Json::F32(x) => s.serialize_f32(*x),
+            Json::Str(v) => s.serialize_str(v),
+            Json::Arr(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Obj(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Json {
+    /// Any JSON value; a key twice in one object is an error.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Json;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<Json, E> {
+                Ok(Json::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> std::result::Result<Json, E> {
+                Ok(if n >= 0 {
+                    Json::U64(n as u64)
+                } else {
+                    Json::I64(n)
+                })
+            }
+            fn visit_u64<E>(self, n: u64) -> std::result::Result<Json, E> {
+                Ok(Json::U64(n))
+            }
+            fn visit_f64<E>(self, x: f64) -> std::result::Result<Json, E> {
+                Ok(Json::F64(x))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Json, E> {
+                Ok(Json::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Json, E> {
+                Ok(Json::Str(v))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_none<E>(self) -> std::result::Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<Json, D::Error> {
+                <Json as serde::Deserialize>::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Json, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::Arr(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Json, A::Error> {
+                let mut fields: Vec<(String, Json)> = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if fields.iter().any(|(f, _)| *f == k) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate key `{k}`"
+                        )));
+                    }
+                    let v = map.next_value()?;
+                    fields.push((k, v));
+                }
+                Ok(Json::Obj(fields))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Why a document could not be read: the path of the field (outermost

@@ -72,7 +72,7 @@ pub struct RoundMetrics {
     /// The clients' metrics.
     pub client_work: ClientWorkMetrics,
     /// The model aggregator's measurements.
-    pub aggregator: serde_json::Value,
+    pub aggregator: crate::json::Json,
     /// The finalizer's measurements.
     pub finalizer: FinalizerMetrics,
 }

@@ -458,7 +458,11 @@ impl ServerRound {
                         Float(w),
                         self.spec.weighting,
                         Float(examples),
-                        if u.non_finite { " and a zeroed update" } else { "" },
+                        if u.non_finite {
+                            " and a zeroed update"
+                        } else {
+                            ""
+                        },
                         Float(expected)
                     ),
                 );

@@ -727,7 +727,7 @@ impl ToJson for RoundMetrics {
         obj([
             ("distributor", Json::Obj(Vec::new())),
             ("client_work", Json::Obj(work)),
-            ("aggregator", Json::from(&self.aggregator)),
+            ("aggregator", self.aggregator.clone()),
             (
                 "finalizer",
                 Json::Obj(
@@ -912,7 +912,9 @@ mod tests {
                     eval: None,
                     non_finite_updates: Some(2),
                 },
-                aggregator: serde_json::json!({"mean_value": {}, "mean_weight": {"n": [1, -2, 0.5]}}),
+                aggregator: Json::from(
+                    &serde_json::json!({"mean_value": {}, "mean_weight": {"n": [1, -2, 0.5]}}),
+                ),
                 finalizer: FinalizerMetrics {
                     update_non_finite: Some(1),
                 },
@@ -927,7 +929,7 @@ mod tests {
                     }),
                     non_finite_updates: None,
                 },
-                aggregator: serde_json::json!({}),
+                aggregator: Json::Obj(Vec::new()),
                 finalizer: FinalizerMetrics::default(),
             },
         ] {
