@@ -183,9 +183,12 @@ impl<'de> serde::Deserialize<'de> for Json {
 }
 
 /// Why a document could not be read: the path of the field (outermost
-/// first) and what is wrong with it.
+/// first) and what is wrong with it. (Boxed: one word to pass up.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct JsonError {
+pub struct JsonError(Box<ErrorAt>);
+
+#[derive(Clone, Debug, PartialEq)]
+struct ErrorAt {
     /// Innermost first.
     path: Vec<String>,
     msg: String,
@@ -194,37 +197,38 @@ pub struct JsonError {
 impl JsonError {
     /// An error at the current value.
     pub fn new(msg: impl Into<String>) -> Self {
-        JsonError {
+        JsonError(Box::new(ErrorAt {
             path: Vec::new(),
             msg: msg.into(),
-        }
+        }))
     }
 
     /// The same error, inside field `field`.
     pub fn at(mut self, field: &str) -> Self {
-        self.path.push(field.to_owned());
+        self.0.path.push(field.to_owned());
         self
     }
 
     /// The same error, at index `i` of an array.
     pub fn at_index(mut self, i: usize) -> Self {
-        self.path.push(format!("[{i}]"));
+        self.0.path.push(format!("[{i}]"));
         self
     }
 }
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, seg) in self.path.iter().rev().enumerate() {
+        let e = &self.0;
+        for (i, seg) in e.path.iter().rev().enumerate() {
             if i > 0 && !seg.starts_with('[') {
                 f.write_str(".")?;
             }
             f.write_str(seg)?;
         }
-        if !self.path.is_empty() {
+        if !e.path.is_empty() {
             f.write_str(": ")?;
         }
-        f.write_str(&self.msg)
+        f.write_str(&e.msg)
     }
 }
 
