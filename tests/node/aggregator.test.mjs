@@ -308,3 +308,46 @@ test('configuration errors are thrown with a code and name the field', () => {
     agg.setLimits('{}');
   }
 });
+
+test('many rounds of a larger model: the same bits as computed here', () => {
+  // 3 x 4096 + 4096 parameters, 3 clients a round, 12 rounds: the
+  // allocator reuses (and splits) its blocks round after round.
+  const big = [
+    { name: 'dense/kernel', shape: [3, 4096], group: 'global_trainable' },
+    { name: 'dense/bias', shape: [4096], group: 'global_trainable' },
+  ];
+  const bigSpec = spec
+    .replace(JSON.stringify(variables), JSON.stringify(big))
+    .replace('"learning_rate":1}', '"learning_rate":0.5}');
+  let weights = big.map(({ name, shape }) => ({
+    name,
+    shape,
+    data: Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.fround((i % 7) - 3)),
+  }));
+  let state = agg.initialState(bigSpec, weightsFile(weights));
+  const fp = fingerprint(big);
+  for (let round = 0n; round < 12n; round++) {
+    const r = new agg.ServerRound(bigSpec, state);
+    // Client k sends delta k/4 everywhere with k examples: the mean is
+    // (1*1 + 2*2 + 3*3) / 4 / 6 = 14/24, an exact sum rounded once to f64
+    // (as here), then to f32 for the server optimizer.
+    let sum = 0;
+    for (const k of [1, 2, 3]) {
+      r.task(BigInt(k), '');
+      const tensors = weights.map(({ name, shape, data }) => ({ name, shape, data: data.map(() => k / 4) }));
+      r.accept(update({ round, fp, key: BigInt(k), weight: k, examples: k, loss: 1, tensors }));
+      sum += k * (k / 4);
+    }
+    const mean = sum / 6;
+    ({ state } = r.finish());
+    // SGD at 0.5 on the gradient -mean: w + 0.5 * mean, in f32.
+    weights = weights.map(({ name, shape, data }) => ({
+      name,
+      shape,
+      data: data.map((x) => Math.fround(x - Math.fround(0.5) * Math.fround(-Math.fround(mean)))),
+    }));
+  }
+  const c = new Reader(state, 'FWCK');
+  assert.equal(JSON.parse(c.text()).finalizer.round, 12);
+  assert.deepEqual(c.tensors(), weights);
+});
