@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the aggregator's wasm (crate/fedwasm-aggregator: the protocol, the
 # encodings, ServerRound, server optimizers; no wgpu, layers, kernels or
-# training) into target/pkg-aggregator/ for Node.js, optimises it with
-# `wasm-opt -Oz`, and prints its size. With --check-size N, fails when the
-# optimised .wasm is over N bytes (tests/run.sh passes 204800: 200 KiB).
+# training) into target/pkg-aggregator/ for Node.js: cargo (profile
+# wasm-size), `wasm-opt -Oz --converge`, then wasm-bindgen (names and
+# producers removed); prints the size of the .wasm. With --check-size N,
+# fails when it is over N bytes (tests/run.sh passes 204800: 200 KiB).
+# tests/node/aggregator.test.mjs loads the package it builds.
 # Needs wasm32-unknown-unknown, wasm-bindgen-cli and binaryen's wasm-opt
 # (tests/run.sh installs them).
 set -euo pipefail
