@@ -971,12 +971,7 @@ impl<'a> Obj<'a> {
     ///
     /// # Errors
     /// `f`'s errors.
-    pub fn or<T>(
-        &self,
-        key: &str,
-        default: T,
-        f: fn(&'a Json) -> JResult<T>,
-    ) -> JResult<T> {
+    pub fn or<T>(&self, key: &str, default: T, f: fn(&'a Json) -> JResult<T>) -> JResult<T> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => f(v).map_err(|e| e.at(key)),
