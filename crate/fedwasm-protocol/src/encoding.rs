@@ -378,9 +378,7 @@ impl<'a> Reader<'a> {
                 || format!("the elements of {}", field("the shape")),
                 shape.iter().copied(),
             )?;
-            let bytes = self.take(len.checked_mul(4).unwrap_or(usize::MAX), &|| {
-                field("the data")
-            })?;
+            let bytes = self.take(len.saturating_mul(4), &|| field("the data"))?;
             let data = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -904,9 +902,7 @@ pub fn f32_arrays(bytes: &[u8]) -> Result<Vec<(usize, usize)>> {
                 shape.iter().copied(),
             )?;
             out.push((r.pos, len));
-            r.take(len.checked_mul(4).unwrap_or(usize::MAX), &|| {
-                format!("the data of tensor {i}")
-            })?;
+            r.take(len.saturating_mul(4), &|| format!("the data of tensor {i}"))?;
         }
     }
     if kind == Kind::Checkpoint && r.remaining() > 0 {

@@ -170,6 +170,9 @@ fn every_arrival_order_gives_the_same_bits() {
     }
 }
 
+/// One way to spoil an update.
+type Corruption = Box<dyn Fn(&mut ClientUpdate)>;
+
 #[test]
 fn a_refused_update_names_its_reason_and_changes_nothing() {
     let spec = spec(ClientWeighting::NumExamples, OptimizerConfig::sgd(1.0));
@@ -178,7 +181,7 @@ fn a_refused_update_names_its_reason_and_changes_nothing() {
     let task = round.task(0, DatasetPlan::new());
     let mut rng = Rng::new(2);
     let good = update_for(&task, 0, &mut rng);
-    let cases: Vec<(&str, Box<dyn Fn(&mut ClientUpdate)>)> = vec![
+    let cases: Vec<(&str, Corruption)> = vec![
         ("round_id", Box::new(|u| u.round_id += 1)),
         ("fingerprint", Box::new(|u| u.model_fingerprint ^= 1)),
         ("structure", Box::new(|u| u.update.swap(0, 1))),

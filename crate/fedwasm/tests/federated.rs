@@ -217,6 +217,67 @@ fn a_nan_update_is_refused_and_the_round_goes_on() {
     );
 }
 
+/// One path for a round: `LearningProcess::next` equals the same round
+/// driven through its pieces (tasks, `client_update`, the updates through
+/// their binary encoding, `ServerRound::accept`) in reverse client order,
+/// bit for bit; the binary checkpoint restores it exactly.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn next_equals_the_round_driven_by_hand_in_any_order() {
+    let (train, _) = femnist_digits().unwrap();
+    let process = fed_avg(
+        0.02,
+        ClientWeighting::NumExamples,
+        builtin::softmax_regression(),
+    );
+    let s0 = ready(process.initialize()).unwrap();
+    let clients = femnist_round(&train, 4, 0);
+    let want = ready(process.next(&s0, &clients)).unwrap();
+    let mut round = process.begin_round(&s0).unwrap();
+    let mut model = process.new_model().unwrap();
+    for (i, data) in clients.iter().enumerate().rev() {
+        let task = round.task(i as u64, DatasetPlan::new());
+        let task = federated::ClientTask::from_bytes(&task.to_bytes().unwrap()).unwrap();
+        let out = ready(client_update(
+            process.backend().as_ref(),
+            model.as_mut(),
+            &task,
+            data,
+            None,
+        ))
+        .unwrap();
+        let update = federated::ClientUpdate::from_bytes(&out.update.to_bytes()).unwrap();
+        round.accept(&update).unwrap();
+    }
+    let (state, metrics) = round.finish().unwrap();
+    assert_eq!(state, want.state);
+    assert_eq!(metrics, want.metrics);
+    let restored = LearningProcessState::from_bytes(&state.to_bytes().unwrap()).unwrap();
+    assert_eq!(restored, want.state);
+    // A task for another model is refused by the client.
+    let mut other = round_task_for_other_model(&process, &s0);
+    other.model_fingerprint ^= 1;
+    let e = ready(client_update(
+        process.backend().as_ref(),
+        model.as_mut(),
+        &other,
+        &clients[0],
+        None,
+    ))
+    .unwrap_err();
+    assert_eq!(e.code(), "refused", "{e}");
+}
+
+fn round_task_for_other_model(
+    process: &LearningProcess,
+    state: &LearningProcessState,
+) -> federated::ClientTask {
+    process
+        .begin_round(state)
+        .unwrap()
+        .task(0, DatasetPlan::new())
+}
+
 // ---- checkpoints ----
 
 /// The digits of the embedded FEMNIST writers, `k` sampled per round,

@@ -370,11 +370,12 @@ fn filter_grad_implicit(
     dy: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let (m, f) = (g.patch(), g.f);
+    if g.rows() == 0 {
+        // No pixels: both gradients are zero.
+        return Ok((b.alloc_zeroed(BWD, &[m, f])?, b.alloc_zeroed(BWD, &[f])?));
+    }
     let dw = b.alloc(BWD, &[m, f])?;
     let db = b.alloc(BWD, &[f])?;
-    if g.rows() == 0 {
-        return Ok((dw, db));
-    }
     let (splits, per) = dw_splits(g, scratch_budget(b));
     let part = b.alloc(BWD, &[splits, m + 1, f])?;
     let mut p = params(BWD, g, g.rows(), 0)?;

@@ -18,6 +18,7 @@ use crate::backend::cpu::PROB_EPS;
 use crate::backend::shape::{class_dims, last_axis_rows, same_len, same_shape};
 use crate::backend::webgpu::backend::WORKGROUP_1D;
 use crate::backend::webgpu::kernels::Kernel;
+use crate::backend::webgpu::pool::DeviceBuffer;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::LossOutput;
 use crate::error::Result;
@@ -63,7 +64,7 @@ fn dispatch_rows(
     kernel: &'static str,
     (rows, cols): (usize, usize),
     f: [f32; 3],
-    buffers: &[&wgpu::Buffer],
+    buffers: &[&DeviceBuffer],
 ) -> Result<()> {
     let lanes = lanes_for(cols);
     let groups = rows.div_ceil(WORKGROUP_1D / lanes);
