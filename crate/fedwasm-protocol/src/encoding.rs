@@ -53,11 +53,10 @@
 //! bytes are an error. Errors are [`Error::Binary`] (code `bad_data`) or
 //! [`Error::Limit`] (code `limit`), naming the field.
 
-use serde::{Deserialize, Serialize};
-
 use crate::aggregation::ClientWeighting;
 use crate::checksum::crc32;
 use crate::error::{Error, Result};
+use crate::json::{obj, FromJson, Json, JsonError, ToJson};
 use crate::limits::{tensor_elements, LimitField, Limits};
 use crate::messages::{ClientState, ClientTask, ClientUpdate};
 use crate::metrics::UnfinalizedMetrics;
@@ -165,13 +164,10 @@ impl Writer {
         self.out.extend_from_slice(&[0; 3][..pad]);
     }
 
-    fn json<T: Serialize>(&mut self, what: &str, v: &T) -> Result<()> {
-        let s = serde_json::to_vec(v).map_err(|source| Error::Json {
-            what: what.into(),
-            source,
-        })?;
+    fn json(&mut self, v: &Json) {
+        let mut s = Vec::new();
+        crate::json::write(v, &mut s);
         self.text(&s);
-        Ok(())
     }
 
     fn tensors<'t>(
@@ -356,9 +352,9 @@ impl<'a> Reader<'a> {
             .map_err(|e| bad(self.kind, format!("{} is not UTF-8: {e}", field())))
     }
 
-    fn json<T: for<'de> Deserialize<'de>>(&mut self, field: &str) -> Result<T> {
+    fn json<T: FromJson>(&mut self, field: &str) -> Result<T> {
         let s = self.text(&|| field.to_string())?;
-        serde_json::from_slice(s).map_err(|source| Error::Json {
+        crate::json::from_slice(s).map_err(|source| Error::Json {
             what: format!("the {field} of a {}", self.kind.what()),
             source,
         })
@@ -442,12 +438,22 @@ fn bad(kind: Kind, detail: String) -> Error {
 // The messages
 // ---------------------------------------------------------------------------
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The JSON part of a task.
 struct TaskConfig {
     work: ClientWork,
     weighting: ClientWeighting,
     plan: DatasetPlan,
+}
+
+impl FromJson for TaskConfig {
+    fn from_json_value(v: &Json) -> std::result::Result<Self, JsonError> {
+        let o = v.object("struct TaskConfig", &["work", "weighting", "plan"])?;
+        Ok(TaskConfig {
+            work: o.req("work", ClientWork::from_json_value)?,
+            weighting: o.req("weighting", ClientWeighting::from_json_value)?,
+            plan: o.req("plan", DatasetPlan::from_json_value)?,
+        })
+    }
 }
 
 impl ClientTask {
@@ -465,14 +471,11 @@ impl ClientTask {
         w.u64(self.model_fingerprint);
         w.u64(self.client_key);
         w.u64(self.seed);
-        w.json(
-            "task configuration",
-            &TaskConfig {
-                work: self.work.clone(),
-                weighting: self.weighting,
-                plan: self.plan.clone(),
-            },
-        )?;
+        w.json(&obj([
+            ("work", self.work.to_json_value()),
+            ("weighting", self.weighting.to_json_value()),
+            ("plan", self.plan.to_json_value()),
+        ]));
         w.named(&self.global.trainable);
         w.named(&self.global.non_trainable);
         Ok(w.finish())
@@ -589,30 +592,95 @@ impl ClientState {
 }
 
 /// The JSON part of a checkpoint: everything but the floats.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CheckpointHeader {
     distributor: Empty,
-    aggregator: serde_json::Value,
+    aggregator: Json,
     evaluation: bool,
     finalizer: FinalizerHeader,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FinalizerHeader {
     round: u64,
     server_optimizer: Option<OptimizerHeader>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct OptimizerHeader {
     optimizer: String,
     step: u64,
     round: u64,
     shapes: Vec<Vec<usize>>,
     slots_per_variable: usize,
+}
+
+type JResult<T> = std::result::Result<T, JsonError>;
+
+impl ToJson for CheckpointHeader {
+    fn to_json_value(&self) -> Json {
+        let opt = self.finalizer.server_optimizer.as_ref().map(|o| {
+            obj([
+                ("optimizer", o.optimizer.as_str().into()),
+                ("step", o.step.into()),
+                ("round", o.round.into()),
+                (
+                    "shapes",
+                    Json::Arr(
+                        o.shapes
+                            .iter()
+                            .map(|s| Json::Arr(s.iter().map(|&d| d.into()).collect()))
+                            .collect(),
+                    ),
+                ),
+                ("slots_per_variable", o.slots_per_variable.into()),
+            ])
+        });
+        obj([
+            ("distributor", Json::Obj(Vec::new())),
+            ("aggregator", self.aggregator.clone()),
+            ("evaluation", self.evaluation.into()),
+            (
+                "finalizer",
+                obj([
+                    ("round", self.finalizer.round.into()),
+                    ("server_optimizer", opt.unwrap_or(Json::Null)),
+                ]),
+            ),
+        ])
+    }
+}
+
+impl FromJson for CheckpointHeader {
+    fn from_json_value(v: &Json) -> JResult<Self> {
+        let o = v.object(
+            "struct CheckpointHeader",
+            &["distributor", "aggregator", "evaluation", "finalizer"],
+        )?;
+        Ok(CheckpointHeader {
+            distributor: o.req("distributor", |d| {
+                d.object("struct Empty", &[]).map(|_| Empty {})
+            })?,
+            aggregator: o.req("aggregator", |a| Ok(a.clone()))?,
+            evaluation: o.req("evaluation", Json::as_bool)?,
+            finalizer: o.req("finalizer", |f| {
+                let f = f.object("struct FinalizerHeader", &["round", "server_optimizer"])?;
+                Ok(FinalizerHeader {
+                    round: f.req("round", Json::as_u64)?,
+                    server_optimizer: f.opt("server_optimizer", |s| {
+                        let s = s.object(
+                            "struct OptimizerHeader",
+                            &["optimizer", "step", "round", "shapes", "slots_per_variable"],
+                        )?;
+                        Ok(OptimizerHeader {
+                            optimizer: s.req("optimizer", |n| n.as_str().map(str::to_owned))?,
+                            step: s.req("step", Json::as_u64)?,
+                            round: s.req("round", Json::as_u64)?,
+                            shapes: s.req("shapes", |l| l.list(|d| d.list(Json::as_usize)))?,
+                            slots_per_variable: s.req("slots_per_variable", Json::as_usize)?,
+                        })
+                    })?,
+                })
+            })?,
+        })
+    }
 }
 
 impl LearningProcessState {
@@ -654,7 +722,7 @@ impl LearningProcessState {
             Kind::Checkpoint,
             floats(&weights.trainable) * (1 + per_var) + floats(&weights.non_trainable) + 1024,
         );
-        w.json("checkpoint header", &header)?;
+        w.json(&header.to_json_value());
         w.named(&weights.trainable);
         w.named(&weights.non_trainable);
         let names: Vec<String> = match opt {

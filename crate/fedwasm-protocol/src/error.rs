@@ -6,6 +6,36 @@
 
 use std::path::PathBuf;
 
+/// A float in a message, in shortest round-trip form as serde_json writes
+/// it (`0.1`, `120.0`, `1e-7`; `NaN`, `inf`, `-inf`), without core's float
+/// formatting, which is large in wasm (the aggregator's size budget).
+#[derive(Clone, Copy, Debug)]
+pub struct Float<T>(pub T);
+
+impl std::fmt::Display for Float<f64> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            f.write_str("NaN")
+        } else if x.is_infinite() {
+            f.write_str(if x > 0.0 { "inf" } else { "-inf" })
+        } else {
+            f.write_str(zmij::Buffer::new().format_finite(x))
+        }
+    }
+}
+
+impl std::fmt::Display for Float<f32> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_finite() {
+            f.write_str(zmij::Buffer::new().format_finite(x))
+        } else {
+            Float(f64::from(x)).fmt(f)
+        }
+    }
+}
+
 /// Result alias used throughout fedwasm.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -36,6 +36,7 @@ pub mod error;
 pub mod exact;
 pub mod finalizer;
 pub mod fuzz;
+pub mod json;
 pub mod limits;
 pub mod messages;
 pub mod metrics;

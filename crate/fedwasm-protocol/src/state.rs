@@ -77,7 +77,7 @@ pub struct LearningProcessState {
     /// The client work's state.
     pub client_work: ClientWorkState,
     /// The model aggregator's state.
-    pub aggregator: serde_json::Value,
+    pub aggregator: crate::json::Json,
     /// The finalizer's state.
     pub finalizer: FinalizerState,
 }

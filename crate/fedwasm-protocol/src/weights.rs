@@ -34,7 +34,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 
 /// One variable: name, shape and row-major `f32` elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +84,8 @@ impl NamedTensor {
         if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
             return Err(format!(
                 "variable {:?}: non-finite value {} at index {i}",
-                self.name, self.data[i]
+                self.name,
+                Float(self.data[i])
             ));
         }
         Ok(())
