@@ -19,7 +19,8 @@
 //! (`fedwasm::fuzz::targets`, default 1,000,000 cases each) under lowered
 //! limits, prints per decoder the cases, panics, largest allocation,
 //! allocations over the limits and seconds, and exits non-zero on any panic
-//! or over-limit allocation.
+//! or over-limit allocation; `--decoder NAME --case C [--dump FILE]` reruns
+//! one case.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -361,7 +362,11 @@ fn human_bytes(b: u64) -> String {
 }
 
 fn bench_fuzz(args: &[String]) -> Result<()> {
-    let flags = Flags::parse(args, &["cases", "decoder", "seed"], &["json"])?;
+    let flags = Flags::parse(
+        args,
+        &["cases", "decoder", "seed", "case", "dump"],
+        &["json"],
+    )?;
     let config =
         fedwasm::fuzz::FuzzConfig::new(flags.get("cases", 1_000_000u64)?, flags.get("seed", 1u64)?);
     let mut targets = fedwasm::fuzz::targets();
@@ -374,6 +379,15 @@ fn bench_fuzz(args: &[String]) -> Result<()> {
             ));
         }
         targets.retain(|t| t.name() == name);
+    }
+    if let Some(case) = flags.get_opt::<u64>("case")? {
+        let [target] = &targets[..] else {
+            return Err(Error::invalid(
+                "command line",
+                "--case needs --decoder NAME",
+            ));
+        };
+        return fuzz_one_case(target, &config, case, flags.get_opt("dump")?);
     }
     let json = flags.has("json");
     if !json {
@@ -441,6 +455,42 @@ fn bench_fuzz(args: &[String]) -> Result<()> {
             ),
         ))
     }
+}
+
+/// `bench fuzz --decoder NAME --case C [--dump FILE]`: decodes one case
+/// under the run's limits, printing its outcome and time, and writes its
+/// input to FILE.
+fn fuzz_one_case(
+    target: &fedwasm::fuzz::Target,
+    config: &fedwasm::fuzz::FuzzConfig,
+    case: u64,
+    dump: Option<String>,
+) -> Result<()> {
+    let max_bytes = usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX);
+    let input = fedwasm::fuzz::case_input(target, config.seed, case, max_bytes);
+    if let Some(path) = dump {
+        std::fs::write(&path, &input).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+    }
+    let previous = config.limits.set();
+    let t0 = std::time::Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.decode(&input)));
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    previous.set();
+    let what = match outcome {
+        Ok(Ok(())) => "accepted".to_string(),
+        Ok(Err(e)) => format!("refused ({}): {e}", e.code()),
+        Err(_) => "panicked".to_string(),
+    };
+    println!(
+        "{} case {case} (seed {}), {} bytes: {what} in {ms:.3} ms",
+        target.name(),
+        config.seed,
+        input.len()
+    );
+    Ok(())
 }
 
 fn reference_run(args: &[String]) -> Result<()> {

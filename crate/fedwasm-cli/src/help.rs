@@ -92,6 +92,7 @@ Needs a WebGPU (Vulkan) adapter.",
         text: "fedwasm bench fuzz: mutated inputs for every decoder of untrusted bytes.
 
 usage: fedwasm bench fuzz [--cases N] [--decoder NAME] [--seed S] [--json]
+       fedwasm bench fuzz --decoder NAME --case C [--seed S] [--dump FILE]
 
 Decodes N mutations (bit flips, byte sets, truncations, length-field and
 number edits, splices, inserted and deleted runs, inputs past the size
@@ -105,6 +106,8 @@ the first case (rerun it with the same --seed).
   --cases N             cases per decoder (default 1000000)
   --decoder NAME        only this decoder (an unknown name lists them)
   --seed S              seed of the cases (default 1)
+  --case C              decode only case C of --decoder NAME (its outcome and time)
+  --dump FILE           with --case: write the case's input to FILE
   --json                one JSON object per decoder",
     },
     Help {

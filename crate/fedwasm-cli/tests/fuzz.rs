@@ -113,3 +113,44 @@ fn one_decoder_by_name_and_unknown_names_are_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn one_case_is_reproducible_and_can_be_dumped() {
+    let dir = std::env::temp_dir().join(format!("fedwasm-fuzz-case-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |file: &str| {
+        let path = dir.join(file);
+        let out = Command::new(env!("CARGO_BIN_EXE_fedwasm"))
+            .args([
+                "bench",
+                "fuzz",
+                "--decoder",
+                "weights_json",
+                "--case",
+                "17",
+                "--seed",
+                "3",
+            ])
+            .arg("--dump")
+            .arg(&path)
+            .output()
+            .expect("run fedwasm");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            std::fs::read(path).unwrap(),
+        )
+    };
+    let (line, input) = run("a");
+    let (again, same) = run("b");
+    assert!(line.starts_with("weights_json case 17 (seed 3)"), "{line}");
+    assert!(line.contains(&format!("{} bytes", input.len())), "{line}");
+    assert_eq!(input, same);
+    // The outcome is printed, and is the same each time.
+    assert_eq!(line.split(" in ").next(), again.split(" in ").next());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -238,6 +238,8 @@ pub struct FuzzReport {
     pub seconds: f64,
     /// The slowest single case, milliseconds.
     pub slowest_case_ms: f64,
+    /// The slowest case (its `detail` is its time).
+    pub slowest_case: Option<CaseNote>,
     /// The first case that panicked.
     pub first_panic: Option<CaseNote>,
     /// The first case with an allocation over the bound.
@@ -314,6 +316,7 @@ pub fn run(target: &Target, config: &FuzzConfig) -> FuzzReport {
         allocations_counted: false,
         seconds: 0.0,
         slowest_case_ms: 0.0,
+        slowest_case: None,
         first_panic: None,
         first_over_limit: None,
     };
@@ -335,7 +338,15 @@ pub fn run(target: &Target, config: &FuzzConfig) -> FuzzReport {
         let (outcome, max, over, over_size) = alloc::counting(config.max_alloc_bytes, || {
             catch_unwind(AssertUnwindSafe(|| target.decode(&input)))
         });
-        slowest = slowest.max(t0.elapsed().as_secs_f64());
+        let took = t0.elapsed().as_secs_f64();
+        if took > slowest {
+            slowest = took;
+            report.slowest_case = Some(CaseNote {
+                case,
+                input_len: input.len(),
+                detail: format!("{:.2} ms", took * 1e3),
+            });
+        }
         report.cases += 1;
         report.max_alloc_bytes = report.max_alloc_bytes.max(max);
         report.over_limit_allocs += over;
