@@ -229,7 +229,7 @@ pub struct MeanAggregator;
 
 impl MeanAggregator {
     fn state() -> Json {
-        obj([
+        obj(vec![
             ("value_sum_process", Json::Obj(Vec::new())),
             ("weight_sum_process", Json::Obj(Vec::new())),
         ])
@@ -247,7 +247,7 @@ impl AggregationRound for MeanRound {
         Ok(Aggregate {
             update: self.0.mean(),
             state: MeanAggregator::state(),
-            measurements: obj([
+            measurements: obj(vec![
                 ("mean_value", Json::Obj(Vec::new())),
                 ("mean_weight", Json::Obj(Vec::new())),
             ]),

@@ -354,9 +354,9 @@ impl<'a> Reader<'a> {
 
     fn json<T: FromJson>(&mut self, field: &str) -> Result<T> {
         let s = self.text(&|| field.to_string())?;
-        crate::json::from_slice(s).map_err(|source| Error::Json {
+        crate::json::from_slice(s).map_err(|e| Error::JsonDocument {
             what: format!("the {field} of a {}", self.kind.what()),
-            source,
+            detail: e.to_string(),
         })
     }
 
@@ -460,8 +460,8 @@ impl ClientTask {
     /// The `FWTK` encoding (see the module docs).
     ///
     /// # Errors
-    /// [`Error::Json`] if the configuration cannot be serialised (a
-    /// non-finite hyper-parameter).
+    /// None today (a non-finite hyper-parameter is written as `null`, as
+    /// serde_json writes it); the `Result` is kept for callers.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut w = Writer::new(
             Kind::Task,
@@ -471,7 +471,7 @@ impl ClientTask {
         w.u64(self.model_fingerprint);
         w.u64(self.client_key);
         w.u64(self.seed);
-        w.json(&obj([
+        w.json(&obj(vec![
             ("work", self.work.to_json_value()),
             ("weighting", self.weighting.to_json_value()),
             ("plan", self.plan.to_json_value()),
@@ -484,7 +484,7 @@ impl ClientTask {
     /// Decodes an `FWTK` message.
     ///
     /// # Errors
-    /// [`Error::Binary`], [`Error::Json`] or [`Error::Limit`] naming the
+    /// [`Error::Binary`], [`Error::JsonDocument`] or [`Error::Limit`] naming the
     /// field (see the module docs); [`Error::InvalidArgument`] for an
     /// invalid plan or work.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
@@ -534,7 +534,7 @@ impl ClientUpdate {
     /// [`crate::server::ServerRound::accept`]'s business.
     ///
     /// # Errors
-    /// [`Error::Binary`], [`Error::Json`] or [`Error::Limit`] naming the field.
+    /// [`Error::Binary`], [`Error::JsonDocument`] or [`Error::Limit`] naming the field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (mut r, _) = Reader::open(Kind::Update, bytes, &[VERSION])?;
         let round_id = r.u64("round_id")?;
@@ -617,7 +617,7 @@ type JResult<T> = std::result::Result<T, JsonError>;
 impl ToJson for CheckpointHeader {
     fn to_json_value(&self) -> Json {
         let opt = self.finalizer.server_optimizer.as_ref().map(|o| {
-            obj([
+            obj(vec![
                 ("optimizer", o.optimizer.as_str().into()),
                 ("step", o.step.into()),
                 ("round", o.round.into()),
@@ -633,13 +633,13 @@ impl ToJson for CheckpointHeader {
                 ("slots_per_variable", o.slots_per_variable.into()),
             ])
         });
-        obj([
+        obj(vec![
             ("distributor", Json::Obj(Vec::new())),
             ("aggregator", self.aggregator.clone()),
             ("evaluation", self.evaluation.into()),
             (
                 "finalizer",
-                obj([
+                obj(vec![
                     ("round", self.finalizer.round.into()),
                     ("server_optimizer", opt.unwrap_or(Json::Null)),
                 ]),
@@ -689,8 +689,7 @@ impl LearningProcessState {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the optimizer state's slots are not
-    /// the same count for every variable; [`Error::Json`] if the header
-    /// cannot be serialised.
+    /// the same count for every variable.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let opt = self.finalizer.server_optimizer.as_ref();
         let per_var = opt.and_then(|o| o.slots.first()).map_or(0, Vec::len);
@@ -756,7 +755,7 @@ impl LearningProcessState {
     /// when the process uses it.
     ///
     /// # Errors
-    /// [`Error::Binary`], [`Error::Json`] or [`Error::Limit`] naming the field.
+    /// [`Error::Binary`], [`Error::JsonDocument`] or [`Error::Limit`] naming the field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (mut r, _) = Reader::open(Kind::Checkpoint, bytes, &[VERSION])?;
         let header: CheckpointHeader = r.json("header")?;

@@ -123,6 +123,14 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A JSON document read by [`crate::json`] (the aggregator's
+    /// configuration, the JSON part of an `FWTK` or `FWCK` message) is
+    /// malformed or does not fit its type: `detail` names the field by its
+    /// path, or the line and column of a syntax error. (Not
+    /// [`Error::Json`]: building a `serde_json::Error` from a message is
+    /// 4 KB of the aggregator's wasm.)
+    #[error("cannot parse {what} as JSON: {detail}")]
+    JsonDocument { what: String, detail: String },
     /// A binary weights file is malformed.
     #[error("corrupt binary {what}: {detail}")]
     Binary { what: String, detail: String },
@@ -219,7 +227,7 @@ impl Error {
     /// | `device_lost` | [`Error::DeviceLost`] |
     /// | `model` | [`Error::Model`], [`Error::Partition`] |
     /// | `weights` | [`Error::Weights`], [`Error::WeightsStructure`] |
-    /// | `bad_data` | [`Error::Data`], [`Error::Json`], [`Error::Binary`] |
+    /// | `bad_data` | [`Error::Data`], [`Error::Json`], [`Error::JsonDocument`], [`Error::Binary`] |
     /// | `dataset` | [`Error::Dataset`], [`Error::ClientDataSpec`] |
     /// | `io` | [`Error::Io`] |
     /// | `non_finite` | [`Error::NonFinite`] |
@@ -238,7 +246,10 @@ impl Error {
             Error::DeviceLost { .. } => "device_lost",
             Error::Model { .. } | Error::Partition { .. } => "model",
             Error::Weights { .. } | Error::WeightsStructure { .. } => "weights",
-            Error::Data { .. } | Error::Json { .. } | Error::Binary { .. } => "bad_data",
+            Error::Data { .. }
+            | Error::Json { .. }
+            | Error::JsonDocument { .. }
+            | Error::Binary { .. } => "bad_data",
             Error::Dataset { .. } | Error::ClientDataSpec { .. } => "dataset",
             Error::Io { .. } => "io",
             Error::NonFinite { .. } => "non_finite",

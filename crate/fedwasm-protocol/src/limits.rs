@@ -169,6 +169,16 @@ pub fn checked_product(
     what: impl Fn() -> String,
     dims: impl IntoIterator<Item = usize>,
 ) -> Result<usize> {
+    // One copy of the body for all callers (the aggregator's wasm size).
+    product(op, field, &what, &mut dims.into_iter())
+}
+
+fn product(
+    op: &'static str,
+    field: LimitField,
+    what: &dyn Fn() -> String,
+    dims: &mut dyn Iterator<Item = usize>,
+) -> Result<usize> {
     let limits = Limits::current();
     let mut n: u64 = 1;
     for d in dims {

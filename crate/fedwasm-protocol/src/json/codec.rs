@@ -67,7 +67,7 @@ const RULES: [&str; 5] = ["sgd", "adam", "adagrad", "yogi", "rmsprop"];
 impl ToJson for UpdateRule {
     fn to_json_value(&self) -> Json {
         match *self {
-            UpdateRule::Sgd { momentum, nesterov } => obj([
+            UpdateRule::Sgd { momentum, nesterov } => obj(vec![
                 ("type", "sgd".into()),
                 ("momentum", momentum.into()),
                 ("nesterov", nesterov.into()),
@@ -76,7 +76,7 @@ impl ToJson for UpdateRule {
                 beta_1,
                 beta_2,
                 epsilon,
-            } => obj([
+            } => obj(vec![
                 ("type", "adam".into()),
                 ("beta_1", beta_1.into()),
                 ("beta_2", beta_2.into()),
@@ -85,7 +85,7 @@ impl ToJson for UpdateRule {
             UpdateRule::Adagrad {
                 initial_accumulator_value,
                 epsilon,
-            } => obj([
+            } => obj(vec![
                 ("type", "adagrad".into()),
                 (
                     "initial_accumulator_value",
@@ -98,7 +98,7 @@ impl ToJson for UpdateRule {
                 beta_2,
                 epsilon,
                 initial_preconditioner_value,
-            } => obj([
+            } => obj(vec![
                 ("type", "yogi".into()),
                 ("beta_1", beta_1.into()),
                 ("beta_2", beta_2.into()),
@@ -108,7 +108,7 @@ impl ToJson for UpdateRule {
                     initial_preconditioner_value.into(),
                 ),
             ]),
-            UpdateRule::Rmsprop { decay, epsilon } => obj([
+            UpdateRule::Rmsprop { decay, epsilon } => obj(vec![
                 ("type", "rmsprop".into()),
                 ("decay", decay.into()),
                 ("epsilon", epsilon.into()),
@@ -194,7 +194,7 @@ impl ToJson for LearningRate {
                 decay_rate,
                 decay_rounds,
                 staircase,
-            } => obj([
+            } => obj(vec![
                 (
                     "type",
                     if matches!(self, LearningRate::ExponentialDecay { .. }) {
@@ -209,7 +209,7 @@ impl ToJson for LearningRate {
                 ("decay_rounds", (*decay_rounds).into()),
                 ("staircase", (*staircase).into()),
             ]),
-            LearningRate::PiecewiseConstant { boundaries, values } => obj([
+            LearningRate::PiecewiseConstant { boundaries, values } => obj(vec![
                 ("type", SCHEDULES[3].into()),
                 (
                     "boundaries",
@@ -283,7 +283,7 @@ impl FromJson for LearningRate {
 
 impl ToJson for OptimizerConfig {
     fn to_json_value(&self) -> Json {
-        obj([
+        obj(vec![
             ("rule", self.rule.to_json_value()),
             ("learning_rate", self.learning_rate.to_json_value()),
         ])
@@ -316,27 +316,28 @@ impl ToJson for ClientWork {
             ClientWork::Train {
                 client_optimizer,
                 proximal_strength,
-            } => obj([
+            } => obj(vec![
                 ("type", WORK[0].into()),
                 ("client_optimizer", client_optimizer.to_json_value()),
                 ("proximal_strength", (*proximal_strength).into()),
             ]),
-            ClientWork::Reconstruct { config } => {
-                obj([("type", WORK[1].into()), ("config", config.to_json_value())])
-            }
+            ClientWork::Reconstruct { config } => obj(vec![
+                ("type", WORK[1].into()),
+                ("config", config.to_json_value()),
+            ]),
             ClientWork::Stateful {
                 client_optimizer,
                 local_optimizer,
-            } => obj([
+            } => obj(vec![
                 ("type", WORK[2].into()),
                 ("client_optimizer", client_optimizer.to_json_value()),
                 ("local_optimizer", local_optimizer.to_json_value()),
             ]),
-            ClientWork::Evaluate => obj([("type", WORK[3].into())]),
+            ClientWork::Evaluate => obj(vec![("type", WORK[3].into())]),
             ClientWork::ReconstructEvaluate {
                 reconstruction_optimizer,
                 split,
-            } => obj([
+            } => obj(vec![
                 ("type", WORK[4].into()),
                 (
                     "reconstruction_optimizer",
@@ -388,7 +389,7 @@ impl FromJson for ClientWork {
 
 impl ToJson for ReconstructionConfig {
     fn to_json_value(&self) -> Json {
-        obj([
+        obj(vec![
             (
                 "reconstruction_optimizer",
                 self.reconstruction_optimizer.to_json_value(),
@@ -416,7 +417,7 @@ impl FromJson for ReconstructionConfig {
 
 impl ToJson for ReconstructionSplit {
     fn to_json_value(&self) -> Json {
-        obj([
+        obj(vec![
             ("recon_epochs", self.recon_epochs.into()),
             ("recon_steps_max", self.recon_steps_max.into()),
             ("post_recon_epochs", self.post_recon_epochs.into()),
@@ -482,8 +483,10 @@ const OPS: [&str; 5] = ["repeat", "shuffle", "batch", "take", "skip"];
 impl ToJson for DatasetOp {
     fn to_json_value(&self) -> Json {
         match *self {
-            DatasetOp::Repeat { count } => obj([("op", OPS[0].into()), ("count", count.into())]),
-            DatasetOp::Shuffle { buffer, seed } => obj([
+            DatasetOp::Repeat { count } => {
+                obj(vec![("op", OPS[0].into()), ("count", count.into())])
+            }
+            DatasetOp::Shuffle { buffer, seed } => obj(vec![
                 ("op", OPS[1].into()),
                 ("buffer", buffer.into()),
                 ("seed", seed.into()),
@@ -491,13 +494,13 @@ impl ToJson for DatasetOp {
             DatasetOp::Batch {
                 size,
                 drop_remainder,
-            } => obj([
+            } => obj(vec![
                 ("op", OPS[2].into()),
                 ("size", size.into()),
                 ("drop_remainder", drop_remainder.into()),
             ]),
-            DatasetOp::Take { count } => obj([("op", OPS[3].into()), ("count", count.into())]),
-            DatasetOp::Skip { count } => obj([("op", OPS[4].into()), ("count", count.into())]),
+            DatasetOp::Take { count } => obj(vec![("op", OPS[3].into()), ("count", count.into())]),
+            DatasetOp::Skip { count } => obj(vec![("op", OPS[4].into()), ("count", count.into())]),
         }
     }
 }
@@ -537,7 +540,7 @@ impl FromJson for DatasetOp {
 
 impl ToJson for DatasetPlan {
     fn to_json_value(&self) -> Json {
-        obj([("ops", self.ops.to_json_value())])
+        obj(vec![("ops", self.ops.to_json_value())])
     }
 }
 
@@ -567,7 +570,7 @@ impl ToJson for VariableInfo {
             VariableGroup::LocalTrainable => 2,
             VariableGroup::LocalNonTrainable => 3,
         };
-        obj([
+        obj(vec![
             ("name", self.name.as_str().into()),
             ("shape", usizes_json(&self.shape)),
             ("group", GROUPS[group].into()),
@@ -610,7 +613,7 @@ impl FromJson for MetricKind {
 
 impl ToJson for ProcessSpec {
     fn to_json_value(&self) -> Json {
-        obj([
+        obj(vec![
             ("name", self.name.as_str().into()),
             ("work", self.work.to_json_value()),
             ("weighting", self.weighting.to_json_value()),
@@ -667,7 +670,7 @@ const LIMITS: [&str; 4] = [
 
 impl ToJson for Limits {
     fn to_json_value(&self) -> Json {
-        obj([
+        obj(vec![
             (LIMITS[0], self.max_tensor_elements.into()),
             (LIMITS[1], self.max_model_parameters.into()),
             (LIMITS[2], self.max_examples_per_client.into()),
@@ -714,7 +717,7 @@ impl ToJson for RoundMetrics {
         {
             work.push((
                 "eval".to_owned(),
-                obj([
+                obj(vec![
                     ("current_round_metrics", values(current_round_metrics)),
                     ("total_rounds_metrics", values(total_rounds_metrics)),
                 ]),
@@ -724,7 +727,7 @@ impl ToJson for RoundMetrics {
             work.push(("non_finite_updates".to_owned(), (*n).into()));
         }
         let FinalizerMetrics { update_non_finite } = self.finalizer;
-        obj([
+        obj(vec![
             ("distributor", Json::Obj(Vec::new())),
             ("client_work", Json::Obj(work)),
             ("aggregator", self.aggregator.clone()),
