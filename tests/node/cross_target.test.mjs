@@ -16,7 +16,7 @@ const TOL = 1e-5;
 function nativeRun(seed) {
   const out = execFileSync(
     'cargo',
-    ['run', '-q', '-p', 'fedwasm', '--bin', 'fedwasm', '--', 'reference-run', '--seed', String(seed)],
+    ['run', '-q', '-p', 'fedwasm-cli', '--bin', 'fedwasm', '--', 'reference-run', '--seed', String(seed)],
     { cwd: root.pathname, encoding: 'utf8' },
   );
   return JSON.parse(out);

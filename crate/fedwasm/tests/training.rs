@@ -56,7 +56,8 @@ mod femnist {
                 let opts = TrainOptions {
                     seed: 1,
                     first_step: epoch as u32 * 10_000,
-                    progress: None,
+                    epoch,
+                    ..TrainOptions::default()
                 };
                 let m = ready(train_local(&b, model, &mut opt, &ds, &groups, opts)).unwrap();
                 let loss = m.value(MetricKind::Loss).unwrap();

@@ -72,6 +72,7 @@
 
 pub mod aggregation;
 pub mod client;
+pub mod control;
 mod fed_avg;
 mod fed_eval;
 mod fed_recon;
@@ -86,7 +87,11 @@ mod weights;
 pub use aggregation::{
     Aggregate, AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator, WeightedMean,
 };
-pub use client::{client_seed, client_update, ClientOutput, ClientState, ClientTask, ClientWork};
+pub use client::{
+    client_seed, client_update, client_update_with, ClientOutput, ClientState, ClientTask,
+    ClientWork,
+};
+pub use control::{RoundOptions, RoundProgress};
 pub use fed_avg::{build_fed_prox, build_unweighted_fed_avg, build_weighted_fed_avg, FedAvgConfig};
 pub use fed_eval::{build_fed_eval, build_fed_recon_eval, FedReconEvalConfig};
 pub use fed_recon::{build_fed_recon, FedReconConfig};

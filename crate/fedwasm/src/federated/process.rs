@@ -16,8 +16,9 @@ use std::rc::Rc;
 
 use super::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
 use super::client::{
-    client_seed, client_update, ClientOutput, ClientState, ClientTask, ClientWork,
+    client_seed, client_update_with, ClientOutput, ClientState, ClientTask, ClientWork,
 };
+use super::control::{RoundControl, RoundOptions};
 use super::finalizer::apply_server_update;
 use super::metrics::{ClientWorkMetrics, EvalMetrics, FinalizerMetrics, RoundMetrics};
 use super::state::{ClientWorkState, Empty, EvalState, FinalizerState, LearningProcessState};
@@ -264,10 +265,30 @@ impl LearningProcess {
     /// of another element spec (checked for every client before any
     /// training); [`Error::InvalidArgument`] for a stateful process (use
     /// [`super::StatefulProcess::next`]); whatever training reports.
+    /// Yields to the host as [`RoundOptions::default`] says.
     pub async fn next(
         &self,
         state: &LearningProcessState,
         clients: &[Dataset],
+    ) -> Result<LearningProcessOutput> {
+        self.next_with(state, clients, RoundOptions::default())
+            .await
+    }
+
+    /// [`LearningProcess::next`] under the host's `opts`: yields every
+    /// `opts.yield_every` batches and between clients, reports every batch
+    /// and every finished client ([`super::RoundProgress`]), and stops
+    /// before the next batch or client once `opts.cancel` is set. A
+    /// cancelled round changes nothing: `state` is only read, and running
+    /// the round again gives the result of an uninterrupted one.
+    ///
+    /// # Errors
+    /// As [`LearningProcess::next`]; [`Error::Cancelled`].
+    pub async fn next_with(
+        &self,
+        state: &LearningProcessState,
+        clients: &[Dataset],
+        opts: RoundOptions<'_>,
     ) -> Result<LearningProcessOutput> {
         if matches!(self.work, ClientWork::Stateful { .. }) {
             return Err(Error::invalid(
@@ -275,7 +296,7 @@ impl LearningProcess {
                 "stateful clients need their states: use StatefulProcess::next",
             ));
         }
-        Ok(self.run_round(state, clients, None).await?.0)
+        Ok(self.run_round(state, clients, None, opts).await?.0)
     }
 
     /// The round engine shared with [`super::StatefulProcess`].
@@ -284,9 +305,12 @@ impl LearningProcess {
         state: &LearningProcessState,
         clients: &[Dataset],
         client_states: Option<&[ClientState]>,
+        opts: RoundOptions<'_>,
     ) -> Result<(LearningProcessOutput, Vec<ClientState>)> {
+        const OP: &str = "LearningProcess::next";
+        let mut control = RoundControl::new(opts, clients.len());
         let mut round = self.begin_round(state)?;
-        self.check_client_data("LearningProcess::next", clients)?;
+        self.check_client_data(OP, clients)?;
         let mut b = self.backend();
         let mut model = match self.new_model() {
             Err(Error::DeviceLost { .. }) => {
@@ -296,23 +320,45 @@ impl LearningProcess {
             other => other?,
         };
         for (i, data) in clients.iter().enumerate() {
+            if i > 0 {
+                control.pacing.yield_to_host().await;
+            }
+            control.pacing.check(OP)?;
             let cs = client_states.map(|s| &s[i]);
             let key = cs.map_or(i as u64, |s| s.index);
             let task = round.task(key);
             let global = &state.global_model_weights;
-            let out = match client_update(b.as_ref(), model.as_mut(), task, global, data, cs).await
+            let pacing = control.pacing.clone();
+            let mut reporter = control.client(i);
+            let mut on_batch = |p| reporter.batch(p);
+            let controls = pacing.controls(&mut on_batch);
+            let out = match client_update_with(
+                b.as_ref(),
+                model.as_mut(),
+                task,
+                global,
+                data,
+                cs,
+                controls,
+            )
+            .await
             {
                 // The GPU is gone mid-round: this client's work (whatever
                 // part ran) is redone on the CPU, and so is the rest.
                 Err(Error::DeviceLost { .. }) => {
                     b = self.fall_back_to_cpu();
                     model = self.new_model()?;
-                    client_update(b.as_ref(), model.as_mut(), task, global, data, cs).await?
+                    let controls = pacing.controls(&mut on_batch);
+                    client_update_with(b.as_ref(), model.as_mut(), task, global, data, cs, controls)
+                        .await?
                 }
                 other => other?,
             };
+            let last = reporter.last();
+            control.finished(i, last, &out.metrics);
             round.accept(out)?;
         }
+        control.pacing.check(OP)?;
         round.finish().await
     }
 
