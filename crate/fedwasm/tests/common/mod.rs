@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (`mod common;` in each test file).
 #![allow(dead_code)] // each test file uses some of them
 
+pub mod coop;
 pub mod gemm;
 
 use std::future::Future;
@@ -27,27 +28,28 @@ pub fn ready<F: Future>(fut: F) -> F::Output {
     }
 }
 
-/// Declares `async fn name() { .. }` tests for both targets: `#[test]`
-/// natively (driven by [`ready`]), `#[wasm_bindgen_test]` in wasm, where
-/// the passes' yields go to the JS event loop.
+/// Runs the `async fn name()`s listed as tests on both targets: `#[test]`
+/// natively (driven by [`ready`]), `#[wasm_bindgen_test]` in wasm32, where
+/// the passes' yields go to the JS event loop (which a synchronous test
+/// never gives back). The tests are named `both::name`.
 #[macro_export]
 macro_rules! cpu_tests {
-    ($($(#[$meta:meta])* async fn $name:ident() $body:block)*) => {
-        $(
-            $(#[$meta])*
-            #[cfg(not(target_arch = "wasm32"))]
-            #[test]
-            fn $name() {
-                common::ready(async $body)
-            }
+    ($($name:ident),* $(,)?) => {
+        mod both {
+            $(
+                #[cfg(not(target_arch = "wasm32"))]
+                #[test]
+                fn $name() {
+                    crate::common::ready(super::$name())
+                }
 
-            $(#[$meta])*
-            #[cfg(target_arch = "wasm32")]
-            #[wasm_bindgen_test::wasm_bindgen_test]
-            async fn $name() {
-                $body
-            }
-        )*
+                #[cfg(target_arch = "wasm32")]
+                #[wasm_bindgen_test::wasm_bindgen_test]
+                async fn $name() {
+                    super::$name().await
+                }
+            )*
+        }
     };
 }
 
