@@ -123,13 +123,9 @@ impl<'a> RoundControl<'a> {
     }
 
     /// The reporter of client `client`'s batches.
-    pub(crate) fn client(&mut self, client: usize) -> ClientReporter<'_> {
-        let report: Option<&mut dyn FnMut(RoundProgress)> = match self.progress.as_deref_mut() {
-            Some(r) => Some(r),
-            None => None,
-        };
+    pub(crate) fn client(&mut self, client: usize) -> ClientReporter<'_, 'a> {
         ClientReporter {
-            report,
+            report: self.progress.as_deref_mut(),
             client,
             clients_done: self.clients_done,
             clients_total: self.clients_total,
@@ -158,15 +154,15 @@ impl<'a> RoundControl<'a> {
 
 /// Turns one client's [`Progress`] into the round's [`RoundProgress`] and
 /// keeps the last one.
-pub(crate) struct ClientReporter<'r> {
-    report: Option<&'r mut dyn FnMut(RoundProgress)>,
+pub(crate) struct ClientReporter<'r, 'a> {
+    report: Option<&'r mut (dyn FnMut(RoundProgress) + 'a)>,
     client: usize,
     clients_done: usize,
     clients_total: usize,
     last: Progress,
 }
 
-impl ClientReporter<'_> {
+impl ClientReporter<'_, '_> {
     /// After one of the client's batches.
     pub(crate) fn batch(&mut self, p: Progress) {
         self.last = p;

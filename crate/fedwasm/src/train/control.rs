@@ -2,15 +2,28 @@
 //! it is told, and a token that cancels it between batches.
 //!
 //! Every pass (training, evaluation, both reconstruction phases) goes batch
-//! by batch through a [`Pacer`]: before a batch it yields to the host when
-//! [`Controls::yield_every`] batches ran since the last yield (see
-//! [`super::yield_point`]: the JS event loop on wasm32, a cheap wake-up
-//! natively), then checks the [`CancelToken`]; after a batch it reports a
-//! [`Progress`]. A cancelled pass returns [`Error::Cancelled`] before its
-//! next batch; what it changed so far (the model's variables, the
-//! optimizer's slots) stays as it was then, and nothing is read back.
+//! by batch: before a batch it yields to the host when
+//! [`Controls::yield_every`] batches ran since the last yield, then checks
+//! the [`CancelToken`]; after a batch it reports a [`Progress`]. A cancelled
+//! pass returns [`Error::Cancelled`] before its next batch; what it changed
+//! so far (the model's variables, the optimizer's slots) stays as it was
+//! then, and nothing is read back.
 //!
-//! # The running loss
+//! # Yielding
+//! * **wasm32**: a yield is a macrotask of the JS event loop, so timers,
+//!   input, rendering and `postMessage` handlers (a worker's cancel message)
+//!   run before the next batch; a resolved promise would not do, as
+//!   microtasks run before the event loop gets its turn. The scheduler is
+//!   picked once from the global object: `setImmediate` (Node.js, Bun), else
+//!   a `MessageChannel` (browsers, Web Workers: a posted message is a task
+//!   and, unlike `setTimeout(0)`, is not clamped to 4 ms once timers nest),
+//!   else `setTimeout(0)`. A yield costs one task switch (a few
+//!   microseconds in Node, tens in a browser).
+//! * **natively**: a yield returns `Pending` once after waking its own waker,
+//!   so an async executor may run other tasks first; under `pollster` it
+//!   costs one wake-up. Another thread may cancel: the token is `Send + Sync`.
+//!
+//! //! # The running loss
 //! [`Progress::loss`] is the running mean loss per example of the current
 //! phase, when it can be had without waiting for a device: on the CPU
 //! backend, whose tensors are in host memory, it is there after every batch.

@@ -87,7 +87,7 @@ pub async fn reconstruct_and_train(
 
 /// [`reconstruct_and_train`] with the options of [`super::train_local`]:
 /// `opts.seed` seeds both phases; the second starts at step
-/// `opts.first_step + 2^20`. [`Error::Diverged`] names the batch in the
+/// `opts.first_step + 2^20`. [`crate::Error::Diverged`] names the batch in the
 /// order trained (the reconstruction phase's batches first); progress counts
 /// both phases.
 ///

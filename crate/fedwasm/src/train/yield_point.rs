@@ -1,4 +1,5 @@
-//! A yield to the host: the one place where a pass gives up its turn.
+//! A yield to the host: the one place where a pass gives up its turn (see
+//! [`super::control`] for what it does on each target).
 //!
 //! * **wasm32**: a macrotask of the JS event loop, so that timers, input,
 //!   rendering and `postMessage` handlers run before the next batch (a

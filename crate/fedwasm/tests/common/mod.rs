@@ -40,7 +40,7 @@ macro_rules! cpu_tests {
                 #[cfg(not(target_arch = "wasm32"))]
                 #[test]
                 fn $name() {
-                    crate::common::ready(super::$name())
+                    $crate::common::ready(super::$name())
                 }
 
                 #[cfg(target_arch = "wasm32")]
