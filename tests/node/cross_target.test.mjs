@@ -71,6 +71,16 @@ test('the wasm build reports its backend; forcing WebGPU without an adapter is a
   assert.equal(info.kind, 'cpu');
   assert.equal(JSON.parse(await fedwasm.backendInfo('cpu')).kind, 'cpu');
   // ...but asking for WebGPU fails rather than silently running on the CPU.
-  await assert.rejects(fedwasm.backendInfo('webgpu'), /webgpu/);
-  await assert.rejects(fedwasm.backendInfo('cuda'), /unknown backend/);
+  await assert.rejects(fedwasm.backendInfo('webgpu'), (e) => {
+    assert.match(e.message, /webgpu/);
+    assert.equal(e.name, 'FedwasmError');
+    assert.equal(e.code, 'backend_unavailable');
+    return true;
+  });
+  await assert.rejects(fedwasm.backendInfo('cuda'), (e) => {
+    assert.match(e.message, /unknown backend/);
+    assert.equal(e.code, 'invalid_argument');
+    assert.ok(e instanceof Error);
+    return true;
+  });
 });

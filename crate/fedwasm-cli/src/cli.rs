@@ -31,17 +31,6 @@ use fedwasm::model::{builtin, GraphModel, Model, VariableGroup};
 use fedwasm::optim::OptimizerConfig;
 use fedwasm::train::{evaluate, optimizer_for, train_local, TrainOptions};
 
-const USAGE: &str = "usage:
-  fedwasm train [--model cnn|softmax] [--epochs N] [--batch N] [--lr X] [--seed S] [--data DIR] [--writers N] [--json]
-  fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
-  fedwasm bench recon [--clients N] [--rounds N] [--json]
-  fedwasm bench matmul [--sizes 256,512,1024] [--runs N] [--json]
-  fedwasm reference-run [--seed S]
-  fedwasm simulate --workload w1|w2|w3 [--data DIR] [--ratings FILE] [--rounds N] [--clients N]
-                   [--epochs N] [--batch N] [--client-lr X] [--server-lr X] [--recon-lr X] [--seed S]
-                   [--eval-every N] [--threads N] [--writers N] [--dim K] [--stateful]
-environment: FEDWASM_BACKEND=cpu|webgpu|auto";
-
 /// `--flag value` pairs and bare `--flag`s after the subcommand.
 pub(crate) struct Flags(pub(crate) BTreeMap<String, Option<String>>);
 
@@ -92,6 +81,10 @@ impl Flags {
 /// Runs the command line given by the process arguments.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(text) = crate::help::requested(&args) {
+        println!("{text}");
+        return ExitCode::SUCCESS;
+    }
     let result = match args.first().map(String::as_str) {
         Some("train") => train(&args[1..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("train") => bench(&args[2..]),
@@ -104,12 +97,12 @@ pub fn main() -> ExitCode {
         Some("reference-run") => reference_run(&args[1..]),
         Some("simulate") => pick_backend().and_then(|b| crate::simulate::simulate(&args[1..], b)),
         Some("--help" | "-h" | "help") => {
-            println!("{USAGE}");
+            println!("{}", crate::help::overview());
             Ok(())
         }
         _ => Err(Error::invalid(
             "command line",
-            format!("unknown command\n{USAGE}"),
+            format!("unknown command\n{}", crate::help::overview()),
         )),
     };
     match result {

@@ -7,6 +7,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod help;
+#[cfg(not(target_arch = "wasm32"))]
 mod simulate;
 
 #[cfg(not(target_arch = "wasm32"))]

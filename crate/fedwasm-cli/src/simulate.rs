@@ -38,7 +38,7 @@ use std::time::Instant;
 
 use fedwasm::backend::{Backend, BackendKind, CpuBackend};
 use fedwasm::data::{
-    self, synthetic_ratings, ClientData, Dataset, LeafOptions, MovieLensOptions,
+    self, synthetic_ratings, ClientData, Dataset, DatasetPlan, LeafOptions, MovieLensOptions,
     ReconstructionSplit, SyntheticRatings,
 };
 use fedwasm::error::{Error, Result};
@@ -363,15 +363,16 @@ impl Parallel {
         }
         process.check_client_data("LearningProcess::next", clients)?;
         let mut round = process.begin_round(state)?;
-        let global = process.get_model_weights(state)?;
-        let tasks: Vec<_> = (0..clients.len()).map(|i| round.task(i as u64)).collect();
+        let tasks: Vec<_> = (0..clients.len())
+            .map(|i| round.task(i as u64, DatasetPlan::new()))
+            .collect();
         let threads = self.threads.min(clients.len());
         let mut outputs: Vec<Option<Result<federated::ClientOutput>>> =
             (0..clients.len()).map(|_| None).collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (tasks, global, spec, seed) = (&tasks, &global, &self.spec, self.seed);
+                    let (tasks, spec, seed) = (&tasks, &self.spec, self.seed);
                     s.spawn(move || {
                         let b = CpuBackend::new();
                         // Global-only models (checked by FedAvg/FedEval): every
@@ -382,8 +383,7 @@ impl Parallel {
                             let out = pollster::block_on(client_update(
                                 &b,
                                 &mut model,
-                                tasks[i],
-                                global,
+                                &tasks[i],
                                 &clients[i],
                                 None,
                             ));
@@ -413,10 +413,10 @@ impl Parallel {
         for out in outputs {
             let out =
                 out.ok_or_else(|| Error::invalid("simulate", "a client produced no output"))?;
-            round.accept(out?)?;
+            round.accept(&out?.update)?;
         }
-        let (out, _) = pollster::block_on(round.finish())?;
-        Ok(out)
+        let (state, metrics) = round.finish()?;
+        Ok(LearningProcessOutput { state, metrics })
     }
 }
 

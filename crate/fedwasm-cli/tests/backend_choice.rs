@@ -28,3 +28,45 @@ fn forcing_webgpu_without_an_adapter_is_an_error() {
         String::from_utf8_lossy(&auto.stderr)
     );
 }
+
+/// Every subcommand answers `--help` (and `-h`) with its own flags, exit 0.
+#[test]
+fn every_subcommand_answers_help() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedwasm"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for (args, expect) in [
+        (&["--help"][..], "commands:"),
+        (&["train", "--help"], "--epochs N"),
+        (&["train", "-h"], "--lr X"),
+        (&["simulate", "--help"], "--workload"),
+        (&["bench", "train", "--help"], "--examples N"),
+        (&["bench", "recon", "--help"], "--clients N"),
+        (&["bench", "matmul", "--help"], "--sizes"),
+        (&["reference-run", "--help"], "--seed S"),
+    ] {
+        let text = run(args);
+        assert!(text.contains(expect), "{args:?}: {text}");
+    }
+    // The overview lists every subcommand.
+    let overview = run(&["--help"]);
+    for c in [
+        "train",
+        "simulate",
+        "bench train",
+        "bench recon",
+        "bench matmul",
+        "reference-run",
+    ] {
+        assert!(overview.contains(c), "{c}: {overview}");
+    }
+}

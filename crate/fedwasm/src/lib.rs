@@ -48,7 +48,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod reference;
-pub mod rng;
+pub use fedwasm_protocol::rng;
 pub mod tensor;
 pub mod train;
 

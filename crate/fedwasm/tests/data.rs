@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use fedwasm::data::{
     parse_csv, parse_leaf_json, parse_movielens, simple_dataset_split_fn, synthetic_classification,
     synthetic_ratings, Batch, ClientData, ColumnRef, CsvOptions, Dataset, ElementSpec, Examples,
-    LabelSpec, LeafOptions, MovieLensOptions, ReconstructionSplit, SyntheticClassification,
-    SyntheticRatings,
+    LabelSpec, LeafOptions, MovieLensOptions, ReconstructionSplit, SplitDataset,
+    SyntheticClassification, SyntheticRatings,
 };
 
 /// `n` examples with `x = [i, i + 0.5]` and `y = i`.

@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use fedwasm::backend::{Backend, CpuBackend};
 use fedwasm::data::{
-    femnist_digits, synthetic_ratings, ClientData, Dataset, ElementSpec, ReconstructionSplit,
-    SyntheticRatings,
+    femnist_digits, synthetic_ratings, ClientData, Dataset, DatasetPlan, ElementSpec,
+    ReconstructionSplit, SyntheticRatings,
 };
 use fedwasm::federated::{
     self, build_fed_eval, build_fed_prox, build_fed_recon, build_fed_recon_eval,
@@ -77,7 +77,7 @@ fn fed_avg(lr: f32, weighting: ClientWeighting, spec: ModelSpec) -> LearningProc
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn streaming_weighted_mean_by_hand() {
-    let mut m = WeightedMean::new(&[vec![2]]);
+    let mut m = WeightedMean::new(&[vec![2]]).unwrap();
     m.add(&[vec![1.0, 2.0]], 1.0).unwrap();
     m.add(&[vec![3.0, 4.0]], 2.0).unwrap();
     m.add(&[vec![5.0, 6.0]], 3.0).unwrap();
@@ -177,43 +177,112 @@ async fn a_non_finite_client_never_corrupts_the_model() {
     }
 }
 
-/// The same through the round API: a NaN in one client's update.
+/// The same through the round API: a NaN in one client's update (a custom
+/// client that did not zero it) is refused by the server round with the
+/// reason `non_finite`, nothing changes, and the round goes on with the
+/// other clients: the result equals a round without that client.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_nan_update_is_rejected_by_the_finalizer() {
+fn a_nan_update_is_refused_and_the_round_goes_on() {
     let process = fed_avg(0.5, ClientWeighting::Uniform, linear_spec());
     let state = ready(process.initialize()).unwrap();
-    let mut model = process.new_model().unwrap();
-    let mut round = process.begin_round(&state).unwrap();
-    let mut outputs = Vec::new();
-    for (i, ds) in [ones_client(&[1.0]), ones_client(&[2.0])]
-        .iter()
-        .enumerate()
-    {
-        let task = round.task(i as u64);
-        outputs.push(
-            ready(client_update(
+    let run = |clients: &[Dataset], poison: Option<usize>| {
+        let mut model = process.new_model().unwrap();
+        let mut round = process.begin_round(&state).unwrap();
+        for (i, ds) in clients.iter().enumerate() {
+            let task = round.task(i as u64, DatasetPlan::new());
+            let mut out = ready(client_update(
                 process.backend().as_ref(),
                 model.as_mut(),
-                task,
-                &state.global_model_weights,
+                &task,
                 ds,
                 None,
             ))
-            .unwrap(),
-        );
-    }
-    outputs[1].update[0][0] = f32::NAN;
-    for out in outputs {
-        round.accept(out).unwrap();
-    }
-    let (out, _) = ready(round.finish()).unwrap();
-    assert_eq!(out.metrics.update_non_finite(), Some(1));
+            .unwrap();
+            if poison == Some(i) {
+                out.update.update[0].data[0] = f32::NAN;
+                let e = round.accept(&out.update).unwrap_err();
+                assert_eq!(e.code(), "refused", "{e}");
+                assert!(e.to_string().contains("non_finite"), "{e}");
+                assert_eq!(round.accepted(), i, "a refused update changes nothing");
+            } else {
+                round.accept(&out.update).unwrap();
+            }
+        }
+        round.finish().unwrap()
+    };
+    let (poisoned, metrics) = run(&[ones_client(&[1.0]), ones_client(&[2.0])], Some(1));
+    let (alone, _) = run(&[ones_client(&[1.0])], None);
+    assert_eq!(metrics.update_non_finite(), Some(0));
     assert_eq!(
-        bits(&out.state.global_model_weights),
+        bits(&poisoned.global_model_weights),
+        bits(&alone.global_model_weights)
+    );
+    assert_ne!(
+        bits(&poisoned.global_model_weights),
         bits(&state.global_model_weights)
     );
-    assert!(out.state.global_model_weights.is_finite());
+}
+
+/// One path for a round: `LearningProcess::next` equals the same round
+/// driven through its pieces (tasks, `client_update`, the updates through
+/// their binary encoding, `ServerRound::accept`) in reverse client order,
+/// bit for bit; the binary checkpoint restores it exactly.
+async fn next_equals_the_round_driven_by_hand_in_any_order() {
+    let (train, _) = femnist_digits().unwrap();
+    let process = fed_avg(
+        0.02,
+        ClientWeighting::NumExamples,
+        builtin::softmax_regression(),
+    );
+    let s0 = process.initialize().await.unwrap();
+    let clients = femnist_round(&train, 4, 0);
+    let want = process.next(&s0, &clients).await.unwrap();
+    let mut round = process.begin_round(&s0).unwrap();
+    let mut model = process.new_model().unwrap();
+    for (i, data) in clients.iter().enumerate().rev() {
+        let task = round.task(i as u64, DatasetPlan::new());
+        let task = federated::ClientTask::from_bytes(&task.to_bytes().unwrap()).unwrap();
+        let out = client_update(
+            process.backend().as_ref(),
+            model.as_mut(),
+            &task,
+            data,
+            None,
+        )
+        .await
+        .unwrap();
+        let update = federated::ClientUpdate::from_bytes(&out.update.to_bytes()).unwrap();
+        round.accept(&update).unwrap();
+    }
+    let (state, metrics) = round.finish().unwrap();
+    assert_eq!(state, want.state);
+    assert_eq!(metrics, want.metrics);
+    let restored = LearningProcessState::from_bytes(&state.to_bytes().unwrap()).unwrap();
+    assert_eq!(restored, want.state);
+    // A task for another model is refused by the client.
+    let mut other = round_task_for_other_model(&process, &s0);
+    other.model_fingerprint ^= 1;
+    let e = client_update(
+        process.backend().as_ref(),
+        model.as_mut(),
+        &other,
+        &clients[0],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "refused", "{e}");
+}
+
+fn round_task_for_other_model(
+    process: &LearningProcess,
+    state: &LearningProcessState,
+) -> federated::ClientTask {
+    process
+        .begin_round(state)
+        .unwrap()
+        .task(0, DatasetPlan::new())
 }
 
 // ---- checkpoints ----
@@ -768,7 +837,8 @@ async fn metrics_and_state_nest_like_tff() {
         keys(&m),
         ["aggregator", "client_work", "distributor", "finalizer"]
     );
-    assert_eq!(keys(&m["client_work"]), ["train"]);
+    assert_eq!(keys(&m["client_work"]), ["non_finite_updates", "train"]);
+    assert_eq!(m["client_work"]["non_finite_updates"], 0);
     assert_eq!(
         keys(&m["client_work"]["train"]),
         [
@@ -883,6 +953,7 @@ fn seed_004_errors_are_typed() {
 }
 
 cpu_tests! {
+    next_equals_the_round_driven_by_hand_in_any_order,
     weighted_and_unweighted_fed_avg_by_hand,
     a_non_finite_client_never_corrupts_the_model,
     checkpoint_restore_continues_bit_for_bit,

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use fedwasm::backend::webgpu::WebGpuBackend;
 use fedwasm::backend::{Backend, CpuBackend};
-use fedwasm::data::{femnist_digits, Dataset};
+use fedwasm::data::{femnist_digits, Dataset, DatasetPlan};
 use fedwasm::federated::{
     self, build_weighted_fed_avg, client_update_with, ClientWeighting, FedAvgConfig, RoundOptions,
     RoundProgress,
@@ -104,17 +104,10 @@ async fn progress_counts() {
     };
     let before = gpu.read_backs();
     let data = &clients[0];
-    client_update_with(
-        as_dyn.as_ref(),
-        model.as_mut(),
-        round.task(0),
-        &s0.global_model_weights,
-        data,
-        None,
-        controls,
-    )
-    .await
-    .unwrap();
+    let task = round.task(0, DatasetPlan::new());
+    client_update_with(as_dyn.as_ref(), model.as_mut(), &task, data, None, controls)
+        .await
+        .unwrap();
     assert_eq!(gpu.read_backs() - before, 1, "one read-back for the client");
     let batches = data.cardinality().unwrap() as u64;
     assert_eq!(seen.len() as u64, batches);

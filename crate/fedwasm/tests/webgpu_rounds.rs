@@ -22,7 +22,7 @@ use std::rc::Rc;
 use fedwasm::backend::webgpu::WebGpuBackend;
 use fedwasm::backend::{Backend, BackendKind, CpuBackend};
 use fedwasm::data::{
-    femnist_digits, synthetic_ratings, Dataset, ReconstructionSplit, SyntheticRatings,
+    femnist_digits, synthetic_ratings, Dataset, DatasetPlan, ReconstructionSplit, SyntheticRatings,
 };
 use fedwasm::federated::{
     self, build_fed_recon, build_weighted_fed_avg, client_update, ClientWeighting, FedAvgConfig,
@@ -232,23 +232,17 @@ async fn one_read_back_per_client() {
         let mut model = process.new_model().unwrap();
         for (i, data) in clients.iter().take(3).enumerate() {
             let before = gpu.read_backs();
-            let out = client_update(
-                as_dyn.as_ref(),
-                model.as_mut(),
-                round.task(i as u64),
-                &s0.global_model_weights,
-                data,
-                None,
-            )
-            .await
-            .unwrap();
+            let task = round.task(i as u64, DatasetPlan::new());
+            let out = client_update(as_dyn.as_ref(), model.as_mut(), &task, data, None)
+                .await
+                .unwrap();
             assert_eq!(
                 gpu.read_backs() - before,
                 1,
                 "{}: client {i}",
                 process.name()
             );
-            round.accept(out).unwrap();
+            round.accept(&out.update).unwrap();
         }
     }
 }

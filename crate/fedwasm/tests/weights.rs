@@ -123,7 +123,27 @@ fn binary_layout_is_as_documented() {
     }
     let crc = fedwasm::checksum::crc32(&want);
     want.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(w.to_bytes_v1(), want);
+    assert_eq!(WeightsSnapshot::from_bytes(&want).unwrap(), w);
+
+    // Version 2 (what `to_bytes` writes): the name padded to 4 bytes, so the
+    // floats start at a multiple of 4.
+    let mut want = b"FWWT".to_vec();
+    for v in [2u32, 1, 2] {
+        want.extend_from_slice(&v.to_le_bytes()); // version, count, name length
+    }
+    want.extend_from_slice(b"ab\0\0");
+    for v in [1u32, 2] {
+        want.extend_from_slice(&v.to_le_bytes()); // rank, dims
+    }
+    assert_eq!(want.len() % 4, 0);
+    for x in [1.0f32, -2.0] {
+        want.extend_from_slice(&x.to_le_bytes());
+    }
+    let crc = fedwasm::checksum::crc32(&want);
+    want.extend_from_slice(&crc.to_le_bytes());
     assert_eq!(w.to_bytes(), want);
+    assert_eq!(WeightsSnapshot::from_bytes(&want).unwrap(), w);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

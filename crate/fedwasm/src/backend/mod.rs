@@ -3,7 +3,7 @@
 //! A [`Backend`] turns host data into [`Tensor`]s it owns, runs the operations
 //! training needs on them, and reads results back **asynchronously**
 //! ([`Backend::read`]): the CPU backend answers at once, a device backend
-//! (WebGPU, a later issue) maps a staging buffer. Callers never touch a
+//! ([`webgpu::WebGpuBackend`]) maps a staging buffer. Callers never touch a
 //! tensor's storage directly, so a new backend drops in without changing them.
 //!
 //! Shapes follow [`crate::tensor`]'s layout rules. Every operation checks its
@@ -108,6 +108,13 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+/// Whether `auto` takes this WebGPU backend: a real GPU, not a software
+/// adapter (wgpu reports llvmpipe and SwiftShader as device type `Cpu`),
+/// which is slower than the CPU backend on the same cores.
+pub fn auto_accepts(b: &webgpu::WebGpuBackend) -> bool {
+    b.context().adapter().device_type != "Cpu"
+}
+
 /// Picks a backend.
 ///
 /// * `Force(Cpu)`: the CPU backend.
@@ -135,7 +142,7 @@ pub async fn select(choice: BackendChoice) -> Result<Box<dyn Backend>> {
             }),
         },
         BackendChoice::Auto => match webgpu::WebGpuBackend::new().await {
-            Ok(b) if b.context().adapter().device_type != "Cpu" => Ok(Box::new(b)),
+            Ok(b) if auto_accepts(&b) => Ok(Box::new(b)),
             _ => Ok(Box::new(CpuBackend::new())),
         },
     }

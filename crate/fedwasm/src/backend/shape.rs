@@ -5,7 +5,7 @@ use crate::backend::cpu::Real;
 use crate::backend::Padding;
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
-use crate::optim::validate::{check_learning_rate, optimizer_error};
+use crate::optim::validate::{check_step, optimizer_error};
 use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
 
@@ -147,7 +147,7 @@ pub(crate) fn optimizer_step_checks(
     slots: &[Tensor],
 ) -> Result<()> {
     const OP: &str = "optimizer_step";
-    rule_checks(rule, step, lr, slots.len())?;
+    check_step(rule, step, lr, slots.len())?;
     same_shape(OP, var, grad)?;
     for slot in slots {
         same_shape(OP, var, slot)?;
@@ -168,7 +168,7 @@ pub(crate) fn optimizer_step_rows_checks(
     slots: &[Tensor],
 ) -> Result<()> {
     const OP: &str = "optimizer_step_rows";
-    rule_checks(rule, step, lr, slots.len())?;
+    check_step(rule, step, lr, slots.len())?;
     if !rule.sparse_exact() {
         return Err(optimizer_error(
             rule.name(),
@@ -181,24 +181,6 @@ pub(crate) fn optimizer_step_rows_checks(
     }
     for slot in slots {
         same_shape(OP, var, slot)?;
-    }
-    Ok(())
-}
-
-/// The rule, learning rate, step and slot count checks common to both steps.
-fn rule_checks(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Result<()> {
-    let name = rule.name();
-    rule.validate()?;
-    check_learning_rate(name, lr)?;
-    if step == 0 {
-        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
-    }
-    let expected = rule.slot_inits().len();
-    if num_slots != expected {
-        return Err(optimizer_error(
-            name,
-            format!("expects {expected} slot(s) per variable, got {num_slots}"),
-        ));
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod element;
 pub mod embedded;
 pub mod leaf;
 pub mod movielens;
+pub mod plan;
 pub mod split;
 pub mod synthetic;
 
@@ -32,7 +33,8 @@ pub use element::{Batch, ElementSpec, Examples, LabelSpec};
 pub use embedded::{decode_femnist_pack, femnist_digits, FEMNIST_DIGITS_10};
 pub use leaf::{parse_leaf_files, parse_leaf_json, LeafOptions, LEAF_CLASSES, LEAF_PIXELS};
 pub use movielens::{parse_movielens, MovieLens, MovieLensOptions};
-pub use split::{simple_dataset_split_fn, ReconstructionSplit};
+pub use plan::{apply_plan, DatasetOp, DatasetPlan};
+pub use split::{simple_dataset_split_fn, ReconstructionSplit, SplitDataset};
 pub use synthetic::{
     synthetic_classification, synthetic_ratings, SyntheticClassification, SyntheticRatings,
     SyntheticRatingsData,

@@ -8,36 +8,19 @@
 use super::dataset::Dataset;
 use crate::error::{Error, Result};
 
-/// How to derive the reconstruction and post-reconstruction datasets from a
-/// client's dataset (`tff.learning.reconstruction.build_dataset_split_fn`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ReconstructionSplit {
-    /// Passes over the data during reconstruction (at least 1).
-    pub recon_epochs: usize,
-    /// Cap on reconstruction steps (batches) over all passes.
-    pub recon_steps_max: Option<usize>,
-    /// Passes over the data after reconstruction (at least 1).
-    pub post_recon_epochs: usize,
-    /// Cap on post-reconstruction steps (batches) over all passes.
-    pub post_recon_steps_max: Option<usize>,
-    /// Use even-indexed batches for reconstruction and odd-indexed ones after.
-    pub split_dataset: bool,
+pub use fedwasm_protocol::work::ReconstructionSplit;
+
+/// Splitting a client's dataset by a [`ReconstructionSplit`] (the split's
+/// configuration is protocol data; the datasets are the engine's).
+pub trait SplitDataset {
+    /// `(reconstruction, post_reconstruction)` datasets of `ds`.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] if an epoch count is 0.
+    fn split(&self, ds: &Dataset) -> Result<(Dataset, Dataset)>;
 }
 
-impl Default for ReconstructionSplit {
-    fn default() -> Self {
-        ReconstructionSplit {
-            recon_epochs: 1,
-            recon_steps_max: None,
-            post_recon_epochs: 1,
-            post_recon_steps_max: None,
-            split_dataset: false,
-        }
-    }
-}
-
-impl ReconstructionSplit {
+impl SplitDataset for ReconstructionSplit {
     /// `(reconstruction, post_reconstruction)` datasets:
     /// `(split ? ds.shard(2, 0) : ds).repeat(recon_epochs).take(recon_steps_max)`
     /// and `(split ? ds.shard(2, 1) : ds).repeat(post_recon_epochs).take(post_recon_steps_max)`.
@@ -49,7 +32,7 @@ impl ReconstructionSplit {
     ///
     /// # Errors
     /// [`Error::Dataset`] if an epoch count is 0.
-    pub fn split(&self, ds: &Dataset) -> Result<(Dataset, Dataset)> {
+    fn split(&self, ds: &Dataset) -> Result<(Dataset, Dataset)> {
         for (name, v) in [
             ("recon_epochs", self.recon_epochs),
             ("post_recon_epochs", self.post_recon_epochs),

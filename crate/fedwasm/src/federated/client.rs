@@ -1,36 +1,38 @@
 //! One client's work in a round, as a pure function: [`client_update`] takes
-//! the broadcast global weights, the client's data (and, for stateful
-//! clients, its [`ClientState`]) and returns a [`ClientOutput`]. Nothing in
-//! it touches the server state, so a caller may run clients in parallel
-//! (one model per worker) and feed the outputs to an aggregator in a fixed
-//! order to get the same result as the sequential [`super::LearningProcess`].
+//! a [`ClientTask`] (the protocol's owned message: round, fingerprint, key,
+//! seed, work, weighting, broadcast global weights, dataset plan), the
+//! client's data and, for stateful clients, its [`ClientState`], and returns
+//! the [`ClientUpdate`] for the server and the client's new state. Nothing
+//! in it touches the server state, so a caller may run clients anywhere
+//! (inline, in threads, in workers, across the network) and hand the
+//! updates to a [`fedwasm_protocol::server::ServerRound`] in any order.
 //!
 //! # Data layout
-//! [`ClientOutput::update`] holds `client - global` for each global trainable
-//! variable, row-major `f32`, in model order (empty for evaluation).
-//! [`ClientState::local_weights`] holds the model's local variables
-//! (trainable and non-trainable) in model order; it never leaves the client
-//! in a real deployment, and here only goes back to the caller's store.
-
-use serde::{Deserialize, Serialize};
+//! [`ClientUpdate::update`] holds `client - global` for each global
+//! trainable variable, named as the variable, row-major `f32`, in model
+//! order (empty for evaluation). [`ClientState::local_weights`] holds the
+//! model's local variables (trainable and non-trainable) in model order; it
+//! never leaves the client (it is not part of the update) and only goes
+//! back to the caller's store.
 
 use super::aggregation::ClientWeighting;
-use super::weights::ModelWeights;
+use super::weights::assign_model_weights;
 use crate::backend::Backend;
-use crate::data::{Dataset, ReconstructionSplit};
+use crate::data::{apply_plan, Dataset};
 use crate::error::{Error, Result};
-use crate::metrics::{MetricKind, UnfinalizedMetrics};
+use crate::metrics::MetricKind;
 use crate::model::{
     named, read_weights, variables_where, Model, NamedTensor, VariableGroup, VariableInfo,
 };
-use crate::optim::OptimizerConfig;
-use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::train::{
     evaluate_pass, optimizer_for, reconstruct_and_evaluate_pass, reconstruct_and_train_pass,
     train_pass, Controls, GroupOptimizer, Pacer, PassOutput, PassSettings, Proximal,
-    ReconstructionConfig,
 };
+use fedwasm_protocol::messages::model_fingerprint;
+pub use fedwasm_protocol::messages::{ClientState, ClientTask, ClientUpdate};
+pub use fedwasm_protocol::server::client_seed;
+pub use fedwasm_protocol::work::ClientWork;
 
 /// The local variable groups.
 pub(crate) const LOCAL: [VariableGroup; 2] = [
@@ -38,226 +40,107 @@ pub(crate) const LOCAL: [VariableGroup; 2] = [
     VariableGroup::LocalNonTrainable,
 ];
 
-/// What a client does in a round.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
-pub enum ClientWork {
-    /// FedAvg (and FedProx when `proximal_strength` is set): train the global
-    /// trainable variables with a fresh client optimizer.
-    Train {
-        /// The client optimizer (its schedule is indexed by round).
-        client_optimizer: OptimizerConfig,
-        /// FedProx's `mu`: adds `mu * (w - w_global)` to each gradient.
-        proximal_strength: Option<f32>,
-    },
-    /// FedRecon: re-initialise the local variables (seeded per client and
-    /// round), reconstruct them with globals frozen, then train globals.
-    Reconstruct {
-        /// Optimizers and data split.
-        config: ReconstructionConfig,
-    },
-    /// Seed 003's stateful clients: start from the client's saved local
-    /// variables, train globals with the client optimizer and locals with
-    /// the local optimizer on every batch, return the new local variables.
-    Stateful {
-        /// Trains the global variables.
-        client_optimizer: OptimizerConfig,
-        /// Trains the local variables.
-        local_optimizer: OptimizerConfig,
-    },
-    /// FedEval: metrics of the global model.
-    Evaluate,
-    /// FedReconEval: reconstruct the local variables, then compute metrics.
-    ReconstructEvaluate {
-        /// Trains the local variables.
-        reconstruction_optimizer: OptimizerConfig,
-        /// How the client's batches split between the two phases.
-        split: ReconstructionSplit,
-    },
+/// Reads the local variables of `model` as the state of client `index`.
+///
+/// # Errors
+/// Whatever [`Backend::read`] reports.
+pub async fn read_client_state(
+    b: &dyn Backend,
+    model: &dyn Model,
+    index: u64,
+) -> Result<ClientState> {
+    let locals = read_weights(b, model, |g| !g.is_global()).await?;
+    Ok(ClientState {
+        index,
+        local_weights: locals.variables,
+    })
 }
 
-impl ClientWork {
-    /// True for the evaluation kinds (no update, no server optimizer).
-    pub fn is_evaluation(&self) -> bool {
-        matches!(
-            self,
-            ClientWork::Evaluate | ClientWork::ReconstructEvaluate { .. }
-        )
+/// Uploads a client state's local variables into `model`.
+///
+/// # Errors
+/// [`Error::WeightsStructure`] when names or shapes differ from the
+/// model's local variables; nothing is assigned then.
+pub fn assign_client_state(
+    state: &ClientState,
+    b: &dyn Backend,
+    model: &mut dyn Model,
+) -> Result<()> {
+    const OP: &str = "assign_client_state";
+    let want: Vec<(usize, &str, &[usize])> = model
+        .variables()
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.group.is_global())
+        .map(|(i, v)| (i, v.name.as_str(), v.shape.as_slice()))
+        .collect();
+    let same = want.len() == state.local_weights.len()
+        && want.iter().zip(&state.local_weights).all(|((_, n, s), w)| {
+            *n == w.name
+                && *s == w.shape.as_slice()
+                && Some(w.data.len()) == s.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+        });
+    if !same {
+        return Err(Error::WeightsStructure {
+            op: OP,
+            expected: format!(
+                "local variables {:?} of client {}",
+                want.iter().map(|(_, n, s)| (n, s)).collect::<Vec<_>>(),
+                state.index
+            ),
+            got: format!(
+                "{:?}",
+                state
+                    .local_weights
+                    .iter()
+                    .map(|w| (&w.name, &w.shape))
+                    .collect::<Vec<_>>()
+            ),
+        });
     }
-
-    /// Checks the optimizer configurations and the proximal strength.
-    ///
-    /// # Errors
-    /// [`Error::Optimizer`] or [`Error::InvalidArgument`] naming the problem.
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            ClientWork::Train {
-                client_optimizer,
-                proximal_strength,
-            } => {
-                client_optimizer.validate()?;
-                if let Some(mu) = proximal_strength {
-                    if !(mu.is_finite() && *mu >= 0.0) {
-                        return Err(Error::invalid(
-                            "build_fed_prox",
-                            format!("proximal_strength must be finite and >= 0, got {mu}"),
-                        ));
-                    }
-                }
-                Ok(())
-            }
-            ClientWork::Reconstruct { config } => {
-                config.reconstruction_optimizer.validate()?;
-                config.client_optimizer.validate()
-            }
-            ClientWork::Stateful {
-                client_optimizer,
-                local_optimizer,
-            } => {
-                client_optimizer.validate()?;
-                local_optimizer.validate()
-            }
-            ClientWork::Evaluate => Ok(()),
-            ClientWork::ReconstructEvaluate {
-                reconstruction_optimizer,
-                ..
-            } => reconstruction_optimizer.validate(),
-        }
+    let uploads: Vec<Tensor> = state
+        .local_weights
+        .iter()
+        .map(|w| b.upload(&w.shape, &w.data))
+        .collect::<Result<_>>()?;
+    let slots: Vec<usize> = want.iter().map(|(i, _, _)| *i).collect();
+    for (i, t) in slots.into_iter().zip(uploads) {
+        model.values_mut()[i] = t;
     }
+    Ok(())
 }
 
-/// A stateful client's state (seed 003's `ClientState`): its index and its
-/// local variables. See the module docs for the layout.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientState {
-    /// The client's index (the caller's key for its store).
-    pub index: u64,
-    /// The local variables, in model order.
-    pub local_weights: Vec<NamedTensor>,
-}
-
-impl ClientState {
-    /// Reads the local variables of `model`.
-    ///
-    /// # Errors
-    /// Whatever [`Backend::read`] reports.
-    pub async fn read(b: &dyn Backend, model: &dyn Model, index: u64) -> Result<Self> {
-        let locals = read_weights(b, model, |g| !g.is_global()).await?;
-        Ok(ClientState {
-            index,
-            local_weights: locals.variables,
-        })
-    }
-
-    /// Uploads the local variables into `model`.
-    ///
-    /// # Errors
-    /// [`Error::WeightsStructure`] when names or shapes differ from the
-    /// model's local variables; nothing is assigned then.
-    pub fn assign_to(&self, b: &dyn Backend, model: &mut dyn Model) -> Result<()> {
-        const OP: &str = "ClientState::assign_to";
-        let want: Vec<(usize, &str, &[usize])> = model
-            .variables()
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.group.is_global())
-            .map(|(i, v)| (i, v.name.as_str(), v.shape.as_slice()))
-            .collect();
-        let same = want.len() == self.local_weights.len()
-            && want.iter().zip(&self.local_weights).all(|((_, n, s), w)| {
-                *n == w.name
-                    && *s == w.shape.as_slice()
-                    && w.data.len() == s.iter().product::<usize>()
-            });
-        if !same {
-            return Err(Error::WeightsStructure {
-                op: OP,
-                expected: format!(
-                    "local variables {:?} of client {}",
-                    want.iter().map(|(_, n, s)| (n, s)).collect::<Vec<_>>(),
-                    self.index
-                ),
-                got: format!(
-                    "{:?}",
-                    self.local_weights
-                        .iter()
-                        .map(|w| (&w.name, &w.shape))
-                        .collect::<Vec<_>>()
-                ),
-            });
-        }
-        let uploads: Vec<Tensor> = self
-            .local_weights
-            .iter()
-            .map(|w| b.upload(&w.shape, &w.data))
-            .collect::<Result<_>>()?;
-        let slots: Vec<usize> = want.iter().map(|(i, _, _)| *i).collect();
-        for (i, t) in slots.into_iter().zip(uploads) {
-            model.values_mut()[i] = t;
-        }
-        Ok(())
-    }
-}
-
-/// Everything about a client's round besides the model and data.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientTask<'a> {
-    /// What to do.
-    pub work: &'a ClientWork,
-    /// How to weight the client.
-    pub weighting: ClientWeighting,
-    /// The round's index (for learning-rate schedules).
-    pub round: u64,
-    /// This client's seed for the round (dropout masks, re-initialised local
-    /// variables): see [`client_seed`].
-    pub seed: u64,
-}
-
-/// One client's result.
+/// One client's result: the update for the server and, for stateful
+/// clients, the new private state (which never goes to the server).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientOutput {
-    /// `client - global` per global trainable variable (see the module docs).
-    pub update: Vec<Vec<f32>>,
-    /// The client's weight in the mean.
-    pub weight: f64,
-    /// The client's unfinalized metrics (`train` or `eval`).
-    pub metrics: UnfinalizedMetrics,
-    /// Stateful clients: the client's new state.
+    /// What the client sends.
+    pub update: ClientUpdate,
+    /// Stateful clients: the client's new state, for its own store.
     pub client_state: Option<ClientState>,
 }
 
-/// The seed of client `client` in round `round` of a process seeded `seed`.
-pub fn client_seed(seed: u64, round: u64, client: u64) -> u64 {
-    Rng::derive(Rng::derive(seed, round).next_u64(), client).next_u64()
-}
-
-/// Runs one client's round: loads `global` into `model` (its global
-/// variables), does `task.work` on `data` (batched), and reports the update,
-/// weight, metrics and, for stateful clients, the new client state.
+/// Runs one client's round: checks that `task` is for this model (its
+/// fingerprint), loads the broadcast weights into `model` (its global
+/// variables), builds the batches by `task.plan` from `data` (an empty plan
+/// takes `data` as it is: already batched), does `task.work`, and reports
+/// the update, weight, metrics and, for stateful clients, the new client
+/// state.
 ///
 /// # Errors
-/// [`Error::WeightsStructure`] when `global` or `client_state` does not fit
-/// the model; [`Error::InvalidArgument`] when a stateful client has no state;
-/// whatever training reports.
+/// [`Error::Refused`] (`fingerprint`) for a task of another model;
+/// [`Error::WeightsStructure`] when the broadcast weights or `client_state`
+/// do not fit the model; [`Error::ClientDataSpec`] when the planned dataset
+/// is unbatched or of another element spec; [`Error::InvalidArgument`] when a
+/// stateful client has no state; whatever training reports.
 pub async fn client_update(
     b: &dyn Backend,
     model: &mut dyn Model,
-    task: ClientTask<'_>,
-    global: &ModelWeights,
+    task: &ClientTask,
     data: &Dataset,
     client_state: Option<&ClientState>,
 ) -> Result<ClientOutput> {
-    client_update_with(
-        b,
-        model,
-        task,
-        global,
-        data,
-        client_state,
-        Controls::default(),
-    )
-    .await
+    client_update_with(b, model, task, data, client_state, Controls::default()).await
 }
 
 /// [`client_update`] under the host's `controls`: it yields every
@@ -271,8 +154,7 @@ pub async fn client_update(
 pub async fn client_update_with(
     b: &dyn Backend,
     model: &mut dyn Model,
-    task: ClientTask<'_>,
-    global: &ModelWeights,
+    task: &ClientTask,
     data: &Dataset,
     client_state: Option<&ClientState>,
     controls: Controls<'_>,
@@ -280,20 +162,55 @@ pub async fn client_update_with(
     const OP: &str = "client_update";
     let mut pacer = Pacer::new(OP, controls);
     pacer.check()?;
-    global.assign_to(OP, b, model)?;
+    let fingerprint = model_fingerprint(model.variables());
+    if task.model_fingerprint != fingerprint {
+        return Err(Error::Refused {
+            op: OP,
+            what: format!(
+                "task of round {} for client {}",
+                task.round_id, task.client_key
+            ),
+            reason: "fingerprint",
+            detail: format!(
+                "the task is for model {:016x}; this model is {fingerprint:016x} ({})",
+                task.model_fingerprint,
+                model.name()
+            ),
+        });
+    }
+    let planned = apply_plan(&task.plan, data)?;
+    let data = &planned;
+    if !data.is_batched() || data.element_spec() != model.input_spec() {
+        return Err(Error::ClientDataSpec {
+            op: OP,
+            client: usize::try_from(task.client_key).unwrap_or(usize::MAX),
+            expected: format!("batches of {:?}", model.input_spec()),
+            got: format!(
+                "{} of {:?}",
+                if data.is_batched() {
+                    "batches"
+                } else {
+                    "unbatched examples"
+                },
+                data.element_spec()
+            ),
+        });
+    }
+    assign_model_weights(OP, &task.global, b, model)?;
     let opts = PassSettings::client(task.seed);
     let pacer = &mut pacer;
+    let round = task.round_id;
     // The work is recorded on the backend; its metric sums, the trained
     // globals and (stateful clients) the local variables are then read back
     // together, once.
-    let acc = match task.work {
+    let acc = match &task.work {
         ClientWork::Train {
             client_optimizer,
             proximal_strength,
         } => {
             let groups = [VariableGroup::GlobalTrainable];
             let mut opt = optimizer_for(b, model, &groups, client_optimizer.clone())?;
-            opt.set_round(task.round);
+            opt.set_round(round);
             let anchor: Vec<Tensor> = match proximal_strength {
                 Some(_) => model.values().to_vec(),
                 None => Vec::new(),
@@ -318,13 +235,13 @@ pub async fn client_update_with(
         } => {
             let state = client_state
                 .ok_or_else(|| Error::invalid(OP, "a stateful client needs its ClientState"))?;
-            state.assign_to(b, model)?;
+            assign_client_state(state, b, model)?;
             let global_groups = [VariableGroup::GlobalTrainable];
             let local_groups = [VariableGroup::LocalTrainable];
             let mut client_opt = optimizer_for(b, model, &global_groups, client_optimizer.clone())?;
             let mut local_opt = optimizer_for(b, model, &local_groups, local_optimizer.clone())?;
-            client_opt.set_round(task.round);
-            local_opt.set_round(task.round);
+            client_opt.set_round(round);
+            local_opt.set_round(round);
             let mut parts = [
                 GroupOptimizer {
                     groups: &global_groups,
@@ -355,7 +272,7 @@ pub async fn client_update_with(
             .await?
         }
     };
-    let read = ClientReadBack::new(model, &acc, task.work);
+    let read = ClientReadBack::new(model, &acc, &task.work);
     let mut values = b.read_many(&read.tensors()).await?;
     let locals = values.split_off(read.sums.len() + read.trained.len());
     let (sums, trained) = values.split_at(read.sums.len());
@@ -363,9 +280,9 @@ pub async fn client_update_with(
     let mut update = if task.work.is_evaluation() {
         Vec::new()
     } else {
-        model_delta(trained, global)?
+        model_delta(&read.trained_names, trained, &task.global.trainable)?
     };
-    let new_state = match (task.work, client_state) {
+    let new_state = match (&task.work, client_state) {
         (ClientWork::Stateful { .. }, Some(state)) => Some(ClientState {
             index: state.index,
             local_weights: named(&read.locals, locals)?,
@@ -377,18 +294,27 @@ pub async fn client_update_with(
     // As TFF's client work (`zero_all_if_any_non_finite`): a client whose
     // update has a NaN or infinity sends zeros instead, with weight 0 when
     // weighting by examples (under uniform weighting TFF's unweighted mean
-    // still counts it, so it keeps weight 1). The other clients' updates are
-    // kept; the finalizer's non-finite check stays as a second guard.
-    if update.iter().flatten().any(|v| !v.is_finite()) {
-        update.iter_mut().flatten().for_each(|v| *v = 0.0);
+    // still counts it, so it keeps weight 1), and says so; the round counts
+    // it. The other clients' updates are kept.
+    let non_finite = update.iter().any(|t| t.data.iter().any(|v| !v.is_finite()));
+    if non_finite {
+        update
+            .iter_mut()
+            .for_each(|t| t.data.iter_mut().for_each(|v| *v = 0.0));
         if task.weighting != ClientWeighting::Uniform {
             weight = 0.0;
         }
     }
     Ok(ClientOutput {
-        update,
-        weight,
-        metrics,
+        update: ClientUpdate {
+            round_id: task.round_id,
+            model_fingerprint: task.model_fingerprint,
+            client_key: task.client_key,
+            weight,
+            non_finite,
+            update,
+            metrics,
+        },
         client_state: new_state,
     })
 }
@@ -398,19 +324,20 @@ pub async fn client_update_with(
 /// clients, the local variables (the new client state).
 struct ClientReadBack<'m> {
     sums: Vec<&'m Tensor>,
+    trained_names: Vec<&'m str>,
     trained: Vec<&'m Tensor>,
     locals: Vec<(&'m VariableInfo, &'m Tensor)>,
 }
 
 impl<'m> ClientReadBack<'m> {
     fn new(model: &'m dyn Model, acc: &'m PassOutput, work: &ClientWork) -> Self {
-        let trained = if work.is_evaluation() {
-            Vec::new()
+        let (trained_names, trained) = if work.is_evaluation() {
+            (Vec::new(), Vec::new())
         } else {
             variables_where(model, |g| g == VariableGroup::GlobalTrainable)
                 .into_iter()
-                .map(|(_, t)| t)
-                .collect()
+                .map(|(v, t)| (v.name.as_str(), t))
+                .unzip()
         };
         let locals = if matches!(work, ClientWork::Stateful { .. }) {
             variables_where(model, |g| !g.is_global())
@@ -419,6 +346,7 @@ impl<'m> ClientReadBack<'m> {
         };
         ClientReadBack {
             sums: acc.tensors(),
+            trained_names,
             trained,
             locals,
         }
@@ -433,18 +361,28 @@ impl<'m> ClientReadBack<'m> {
     }
 }
 
-/// `trained - global` for each global trainable variable, in `f32`.
-fn model_delta(trained: &[Vec<f32>], global: &ModelWeights) -> Result<Vec<Vec<f32>>> {
-    if trained.len() != global.trainable.len() {
+/// `trained - global` for each global trainable variable, in `f32`, named
+/// as the variable.
+fn model_delta(
+    names: &[&str],
+    trained: &[Vec<f32>],
+    global: &[NamedTensor],
+) -> Result<Vec<NamedTensor>> {
+    if trained.len() != global.len() || names.len() != global.len() {
         return Err(Error::WeightsStructure {
             op: "client_update",
             expected: format!("{} broadcast trainable variables", trained.len()),
-            got: format!("{}", global.trainable.len()),
+            got: format!("{}", global.len()),
         });
     }
     Ok(trained
         .iter()
-        .zip(&global.trainable)
-        .map(|(now, g)| now.iter().zip(&g.data).map(|(c, g)| c - g).collect())
+        .zip(global)
+        .zip(names)
+        .map(|((now, g), name)| NamedTensor {
+            name: (*name).to_string(),
+            shape: g.shape.clone(),
+            data: now.iter().zip(&g.data).map(|(c, g)| c - g).collect(),
+        })
         .collect())
 }

@@ -70,34 +70,34 @@
 //! # }
 //! ```
 
-pub mod aggregation;
-pub mod client;
+mod client;
 pub mod control;
 mod fed_avg;
 mod fed_eval;
 mod fed_recon;
-pub mod finalizer;
-pub mod metrics;
 mod process;
 mod sampling;
-pub mod state;
 mod stateful;
 mod weights;
+
+pub use fedwasm_protocol::{aggregation, finalizer, round_metrics as metrics, state};
 
 pub use aggregation::{
     Aggregate, AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator, WeightedMean,
 };
 pub use client::{
-    client_seed, client_update, client_update_with, ClientOutput, ClientState, ClientTask,
-    ClientWork,
+    assign_client_state, client_seed, client_update, client_update_with, read_client_state,
+    ClientOutput, ClientState, ClientTask, ClientUpdate, ClientWork,
 };
 pub use control::{RoundOptions, RoundProgress};
 pub use fed_avg::{build_fed_prox, build_unweighted_fed_avg, build_weighted_fed_avg, FedAvgConfig};
 pub use fed_eval::{build_fed_eval, build_fed_recon_eval, FedReconEvalConfig};
 pub use fed_recon::{build_fed_recon, FedReconConfig};
 pub use metrics::{ClientWorkMetrics, EvalMetrics, FinalizerMetrics, MetricValues, RoundMetrics};
-pub use process::{model_fn, LearningProcess, LearningProcessOutput, ModelFn, Round};
+pub use process::{
+    model_fn, LearningProcess, LearningProcessOutput, ModelFn, ProcessSpec, ServerRound,
+};
 pub use sampling::{client_datasets, sample_client_ids, sample_clients};
 pub use state::{ClientWorkState, Empty, EvalState, FinalizerState, LearningProcessState};
 pub use stateful::{build_stateful_fed_avg, StatefulConfig, StatefulOutput, StatefulProcess};
-pub use weights::ModelWeights;
+pub use weights::{assign_model_weights, read_model_weights, ModelWeights};

@@ -3,32 +3,34 @@
 //! for every algorithm; the builders in [`super`] choose its client work,
 //! weighting and server optimizer.
 //!
-//! A round ([`LearningProcess::next`]) is: check the state and every client's
-//! data; then, client by client, [`client_update`] and
-//! [`Round::accept`] (streaming aggregation, O(model size)); then
-//! [`Round::finish`]: the aggregate goes through the server finalizer, and
-//! metrics are summed then finalized. Callers that want to train clients
-//! in parallel use [`LearningProcess::begin_round`], [`Round::task`] and
-//! [`client_update`] themselves, and accept the outputs in client order.
+//! A round ([`LearningProcess::next`]) runs through the protocol's pieces,
+//! the same ones a coordinator or a page with workers uses: the process's
+//! [`ProcessSpec`] (what the server knows), a [`ServerRound`]
+//! ([`LearningProcess::begin_round`]), one [`ClientTask`] per client
+//! ([`ServerRound::task`]), [`client_update`] on this process's backend,
+//! [`ServerRound::accept`] of each [`fedwasm_protocol::messages::ClientUpdate`],
+//! and [`ServerRound::finish`] (exact aggregation, the server optimizer on
+//! the host, metrics). Callers that train clients elsewhere (threads,
+//! workers, browsers) use `begin_round`, `task` and `accept` themselves, in
+//! any order: the result is the same bits.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
-use super::client::{
-    client_seed, client_update_with, ClientOutput, ClientState, ClientTask, ClientWork,
-};
+use super::aggregation::{ClientWeighting, MeanAggregator, ModelAggregator};
+use super::client::{client_update_with, ClientState, ClientTask, ClientWork};
 use super::control::{RoundControl, RoundOptions};
-use super::finalizer::apply_server_update;
-use super::metrics::{ClientWorkMetrics, EvalMetrics, FinalizerMetrics, RoundMetrics};
-use super::state::{ClientWorkState, Empty, EvalState, FinalizerState, LearningProcessState};
-use super::weights::ModelWeights;
+use super::state::LearningProcessState;
+use super::weights::{read_model_weights, ModelWeights};
 use crate::backend::{Backend, CpuBackend};
-use crate::data::{Dataset, ElementSpec};
+use crate::data::{Dataset, DatasetPlan, ElementSpec};
 use crate::error::{Error, Result};
-use crate::metrics::UnfinalizedMetrics;
+use crate::metrics::MetricKind;
 use crate::model::{GraphModel, Model, ModelSpec, VariableInfo};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::optim::OptimizerConfig;
+use fedwasm_protocol::exact::MAX_WEIGHT;
+use fedwasm_protocol::round_metrics::RoundMetrics;
+pub use fedwasm_protocol::server::{ProcessSpec, ServerRound};
 
 /// Builds a model on a backend from a seed (TFF's `model_fn`). Called once
 /// by the builder (to learn the variables) and once per round.
@@ -55,17 +57,12 @@ pub struct LearningProcessOutput {
 /// A federated learning or evaluation process. Built by
 /// [`super::build_weighted_fed_avg`] and its siblings.
 pub struct LearningProcess {
-    name: &'static str,
     /// The backend in use: the one given, until its device is lost; then
     /// the CPU (see [`LearningProcess::next`]).
     backend: RefCell<Rc<dyn Backend>>,
     model_fn: ModelFn,
-    work: ClientWork,
-    weighting: ClientWeighting,
-    server_optimizer: Option<OptimizerConfig>,
+    spec: ProcessSpec,
     aggregator: Rc<dyn ModelAggregator>,
-    seed: u64,
-    variables: Vec<VariableInfo>,
     input_spec: ElementSpec,
 }
 
@@ -108,17 +105,33 @@ impl LearningProcess {
                 ),
             });
         }
-        Ok(LearningProcess {
-            name: parts.name,
-            variables: model.variables().to_vec(),
-            input_spec: model.input_spec().clone(),
-            backend: RefCell::new(backend),
-            model_fn,
+        let mut metrics = vec![
+            MetricKind::NumExamples,
+            MetricKind::NumBatches,
+            MetricKind::Loss,
+        ];
+        for k in model.metrics() {
+            if !metrics.contains(k) {
+                metrics.push(*k);
+            }
+        }
+        let spec = ProcessSpec {
+            name: parts.name.to_string(),
             work: parts.work,
             weighting: parts.weighting,
             server_optimizer: parts.server_optimizer,
-            aggregator: Rc::new(MeanAggregator),
+            variables: model.variables().to_vec(),
+            metrics,
             seed: parts.seed,
+            max_client_weight: MAX_WEIGHT,
+        };
+        spec.validate()?;
+        Ok(LearningProcess {
+            input_spec: model.input_spec().clone(),
+            backend: RefCell::new(backend),
+            model_fn,
+            spec,
+            aggregator: Rc::new(MeanAggregator),
         })
     }
 
@@ -130,18 +143,24 @@ impl LearningProcess {
     }
 
     /// The algorithm's name (`"weighted_fed_avg"`, `"fed_recon"`, ..).
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// What the server knows about this process (all a [`ServerRound`]
+    /// needs: a coordinator can run rounds from it without any model code).
+    pub fn spec(&self) -> &ProcessSpec {
+        &self.spec
     }
 
     /// What clients do.
     pub fn client_work(&self) -> &ClientWork {
-        &self.work
+        &self.spec.work
     }
 
     /// How clients are weighted.
     pub fn client_weighting(&self) -> ClientWeighting {
-        self.weighting
+        self.spec.weighting
     }
 
     /// The backend the process runs on now: the one it was built with, or
@@ -160,7 +179,7 @@ impl LearningProcess {
 
     /// The model's variables (all four groups).
     pub fn variables(&self) -> &[VariableInfo] {
-        &self.variables
+        &self.spec.variables
     }
 
     /// What one example of a client's data must look like.
@@ -179,7 +198,7 @@ impl LearningProcess {
 
     /// [`LearningProcess::new_model`] on the backend `b`.
     pub(crate) fn new_model_on(&self, b: &dyn Backend) -> Result<Box<dyn Model>> {
-        (self.model_fn)(b, self.seed)
+        (self.model_fn)(b, self.spec.seed)
     }
 
     /// The initial state: the model's initial global weights, the server
@@ -197,27 +216,8 @@ impl LearningProcess {
     async fn initialize_on(&self, b: Rc<dyn Backend>) -> Result<LearningProcessState> {
         let b = b.as_ref();
         let model = self.new_model_on(b)?;
-        let weights = ModelWeights::read(b, model.as_ref()).await?;
-        let server_optimizer = match &self.server_optimizer {
-            None => None,
-            Some(c) => Some(
-                Optimizer::new(c.clone(), b, &weights.trainable_shapes())?
-                    .state(b)
-                    .await?,
-            ),
-        };
-        Ok(LearningProcessState {
-            global_model_weights: weights,
-            distributor: Empty {},
-            client_work: ClientWorkState {
-                eval: self.work.is_evaluation().then(EvalState::default),
-            },
-            aggregator: self.aggregator.initialize(),
-            finalizer: FinalizerState {
-                round: 0,
-                server_optimizer,
-            },
-        })
+        let weights = read_model_weights(b, model.as_ref()).await?;
+        self.spec.initial_state(weights, self.aggregator.as_ref())
     }
 
     /// The global model weights of `state`.
@@ -243,7 +243,7 @@ impl LearningProcess {
     ) -> Result<LearningProcessState> {
         const OP: &str = "set_model_weights";
         self.check_state(OP, state)?;
-        weights.check_structure(OP, &self.variables)?;
+        weights.check_structure(OP, &self.spec.variables)?;
         if !weights.is_finite() {
             return Err(Error::NonFinite {
                 op: OP,
@@ -290,7 +290,7 @@ impl LearningProcess {
         clients: &[Dataset],
         opts: RoundOptions<'_>,
     ) -> Result<LearningProcessOutput> {
-        if matches!(self.work, ClientWork::Stateful { .. }) {
+        if matches!(self.spec.work, ClientWork::Stateful { .. }) {
             return Err(Error::invalid(
                 "LearningProcess::next",
                 "stateful clients need their states: use StatefulProcess::next",
@@ -299,7 +299,9 @@ impl LearningProcess {
         Ok(self.run_round(state, clients, None, opts).await?.0)
     }
 
-    /// The round engine shared with [`super::StatefulProcess`].
+    /// The round engine shared with [`super::StatefulProcess`]: tasks,
+    /// [`client_update`] per client on this process's backend, and the
+    /// [`ServerRound`]. Returns the clients' new states (stateful work).
     pub(crate) async fn run_round(
         &self,
         state: &LearningProcessState,
@@ -319,6 +321,7 @@ impl LearningProcess {
             }
             other => other?,
         };
+        let mut new_states = Vec::new();
         for (i, data) in clients.iter().enumerate() {
             if i > 0 {
                 control.pacing.yield_to_host().await;
@@ -326,40 +329,35 @@ impl LearningProcess {
             control.pacing.check(OP)?;
             let cs = client_states.map(|s| &s[i]);
             let key = cs.map_or(i as u64, |s| s.index);
-            let task = round.task(key);
-            let global = &state.global_model_weights;
+            // The datasets are built by the caller: the task's plan is empty.
+            let task: ClientTask = round.task(key, DatasetPlan::new());
             let pacing = control.pacing.clone();
             let mut reporter = control.client(i);
             let mut on_batch = |p| reporter.batch(p);
             let controls = pacing.controls(&mut on_batch);
-            let out = match client_update_with(
-                b.as_ref(),
-                model.as_mut(),
-                task,
-                global,
-                data,
-                cs,
-                controls,
-            )
-            .await
-            {
-                // The GPU is gone mid-round: this client's work (whatever
-                // part ran) is redone on the CPU, and so is the rest.
-                Err(Error::DeviceLost { .. }) => {
-                    b = self.fall_back_to_cpu();
-                    model = self.new_model()?;
-                    let controls = pacing.controls(&mut on_batch);
-                    client_update_with(b.as_ref(), model.as_mut(), task, global, data, cs, controls)
-                        .await?
-                }
-                other => other?,
-            };
+            let out =
+                match client_update_with(b.as_ref(), model.as_mut(), &task, data, cs, controls)
+                    .await
+                {
+                    // The GPU is gone mid-round: this client's work (whatever
+                    // part ran) is redone on the CPU, and so is the rest.
+                    Err(Error::DeviceLost { .. }) => {
+                        b = self.fall_back_to_cpu();
+                        model = self.new_model()?;
+                        let controls = pacing.controls(&mut on_batch);
+                        client_update_with(b.as_ref(), model.as_mut(), &task, data, cs, controls)
+                            .await?
+                    }
+                    other => other?,
+                };
             let last = reporter.last();
-            control.finished(i, last, &out.metrics);
-            round.accept(out)?;
+            control.finished(i, last, &out.update.metrics);
+            round.accept(&out.update)?;
+            new_states.extend(out.client_state);
         }
         control.pacing.check(OP)?;
-        round.finish().await
+        let (state, metrics) = round.finish()?;
+        Ok((LearningProcessOutput { state, metrics }, new_states))
     }
 
     /// Checks each client's dataset: batched, with the model's element spec.
@@ -390,200 +388,25 @@ impl LearningProcess {
     /// # Errors
     /// [`Error::StateNotAssignable`] naming `op` and the first difference.
     pub fn check_state(&self, op: &'static str, state: &LearningProcessState) -> Result<()> {
-        let fail = |detail: String| Error::StateNotAssignable { op, detail };
-        state
-            .global_model_weights
-            .check_structure(op, &self.variables)
-            .map_err(|e| match e {
-                Error::WeightsStructure { expected, got, .. } => fail(format!(
-                    "global_model_weights of {} has {got}; the process's model has {expected}",
-                    self.name
-                )),
-                other => other,
-            })?;
-        let is_eval = self.work.is_evaluation();
-        if state.client_work.eval.is_some() != is_eval {
-            return Err(fail(format!(
-                "client_work is {} state but {} is {}",
-                if state.client_work.eval.is_some() {
-                    "an evaluation"
-                } else {
-                    "a training"
-                },
-                self.name,
-                if is_eval {
-                    "an evaluation"
-                } else {
-                    "a training"
-                }
-            )));
-        }
-        match (&self.server_optimizer, &state.finalizer.server_optimizer) {
-            (None, None) => {}
-            (Some(c), Some(s)) => {
-                let shapes = state.global_model_weights.trainable_shapes();
-                if s.optimizer != c.rule.name() || s.shapes != shapes {
-                    return Err(fail(format!(
-                        "finalizer.server_optimizer is {:?} for shapes {:?}; {} uses {:?} for {shapes:?}",
-                        s.optimizer,
-                        s.shapes,
-                        self.name,
-                        c.rule.name()
-                    )));
-                }
-            }
-            (c, s) => {
-                return Err(fail(format!(
-                    "finalizer {} a server optimizer state but {} {} one",
-                    if s.is_some() { "has" } else { "lacks" },
-                    self.name,
-                    if c.is_some() { "needs" } else { "has no" }
-                )))
-            }
-        }
-        Ok(())
+        self.spec.check_state(op, state)
     }
 
     /// Starts a round from `state` (checked): the way to drive clients
-    /// yourself, for example in parallel.
+    /// yourself (in threads, in workers, across the network). Give each
+    /// client [`ServerRound::task`], run [`client_update`] wherever it lives,
+    /// and [`ServerRound::accept`] the updates in any order.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] when `state` is not this process's.
-    pub fn begin_round<'p>(&'p self, state: &'p LearningProcessState) -> Result<Round<'p>> {
-        self.check_state("LearningProcess::next", state)?;
-        let shapes = if self.work.is_evaluation() {
-            Vec::new()
-        } else {
-            state.global_model_weights.trainable_shapes()
-        };
-        Ok(Round {
-            process: self,
-            state,
-            aggregation: self.aggregator.start(&state.aggregator, &shapes)?,
-            metrics: UnfinalizedMetrics::default(),
-            client_states: Vec::new(),
+    pub fn begin_round(&self, state: &LearningProcessState) -> Result<ServerRound> {
+        ServerRound::with_aggregator(&self.spec, state, self.aggregator.as_ref()).map_err(|e| {
+            match e {
+                Error::StateNotAssignable { detail, .. } => Error::StateNotAssignable {
+                    op: "LearningProcess::next",
+                    detail,
+                },
+                other => other,
+            }
         })
-    }
-}
-
-/// One round in progress: accepts client outputs in order, then finishes.
-pub struct Round<'p> {
-    process: &'p LearningProcess,
-    state: &'p LearningProcessState,
-    aggregation: Box<dyn AggregationRound>,
-    metrics: UnfinalizedMetrics,
-    client_states: Vec<ClientState>,
-}
-
-impl Round<'_> {
-    /// The task of the client whose key is `client` (its position in the
-    /// round, or a stateful client's index): work, weighting, round, seed.
-    pub fn task(&self, client: u64) -> ClientTask<'_> {
-        let round = self.state.finalizer.round;
-        ClientTask {
-            work: &self.process.work,
-            weighting: self.process.weighting,
-            round,
-            seed: client_seed(self.process.seed, round, client),
-        }
-    }
-
-    /// Adds one client's output: its update to the aggregate, its metrics
-    /// to the sums; keeps its client state.
-    ///
-    /// # Errors
-    /// As [`AggregationRound::accumulate`] and [`UnfinalizedMetrics::merge`].
-    pub fn accept(&mut self, out: ClientOutput) -> Result<()> {
-        if !self.process.work.is_evaluation() {
-            self.aggregation.accumulate(&out.update, out.weight)?;
-        }
-        self.metrics.merge(&out.metrics)?;
-        if let Some(s) = out.client_state {
-            self.client_states.push(s);
-        }
-        Ok(())
-    }
-
-    /// Ends the round: aggregate, server update (training), metrics.
-    /// Returns the output and the accepted clients' new states (stateful
-    /// processes; empty otherwise).
-    ///
-    /// # Errors
-    /// Whatever the aggregator, the finalizer or the metric finalizers report.
-    pub async fn finish(self) -> Result<(LearningProcessOutput, Vec<ClientState>)> {
-        let p = self.process;
-        let old = self.state;
-        let aggregate = self.aggregation.finish()?;
-        let (weights, finalizer, finalizer_metrics, client_work, client_work_metrics) =
-            match &p.server_optimizer {
-                Some(config) => {
-                    let (weights, finalizer) = (&old.global_model_weights, &old.finalizer);
-                    let delta = &aggregate.update;
-                    let update = |b: Rc<dyn Backend>| async move {
-                        apply_server_update(b.as_ref(), config, weights, finalizer, delta).await
-                    };
-                    let f = match update(p.backend()).await {
-                        Err(Error::DeviceLost { .. }) => update(p.fall_back_to_cpu()).await?,
-                        other => other?,
-                    };
-                    (
-                        f.weights,
-                        f.state,
-                        FinalizerMetrics {
-                            update_non_finite: Some(u8::from(f.update_non_finite)),
-                        },
-                        ClientWorkState::default(),
-                        ClientWorkMetrics {
-                            train: Some(self.metrics.finalize()?),
-                            eval: None,
-                        },
-                    )
-                }
-                None => {
-                    let mut total = old
-                        .client_work
-                        .eval
-                        .as_ref()
-                        .map(|e| e.total_rounds_metrics.clone())
-                        .unwrap_or_default();
-                    total.merge(&self.metrics)?;
-                    let metrics = EvalMetrics {
-                        current_round_metrics: self.metrics.finalize()?,
-                        total_rounds_metrics: total.finalize()?,
-                    };
-                    (
-                        old.global_model_weights.clone(),
-                        FinalizerState {
-                            round: old.finalizer.round + 1,
-                            server_optimizer: None,
-                        },
-                        FinalizerMetrics::default(),
-                        ClientWorkState {
-                            eval: Some(EvalState {
-                                current_round_metrics: self.metrics,
-                                total_rounds_metrics: total,
-                            }),
-                        },
-                        ClientWorkMetrics {
-                            train: None,
-                            eval: Some(metrics),
-                        },
-                    )
-                }
-            };
-        let state = LearningProcessState {
-            global_model_weights: weights,
-            distributor: Empty {},
-            client_work,
-            aggregator: aggregate.state,
-            finalizer,
-        };
-        let metrics = RoundMetrics {
-            distributor: Empty {},
-            client_work: client_work_metrics,
-            aggregator: aggregate.measurements,
-            finalizer: finalizer_metrics,
-        };
-        Ok((LearningProcessOutput { state, metrics }, self.client_states))
     }
 }

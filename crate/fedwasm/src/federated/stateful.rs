@@ -15,7 +15,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use super::aggregation::ClientWeighting;
-use super::client::{client_seed, ClientState, ClientWork, LOCAL};
+use super::client::{client_seed, read_client_state, ClientState, ClientWork, LOCAL};
 use super::control::RoundOptions;
 use super::metrics::RoundMetrics;
 use super::process::{LearningProcess, ModelFn, ProcessParts};
@@ -146,7 +146,7 @@ impl StatefulProcess {
         let on = |b: Rc<dyn Backend>| async move {
             let mut model = self.inner.new_model_on(b.as_ref())?;
             model.reinitialize(b.as_ref(), &LOCAL, seed)?;
-            ClientState::read(b.as_ref(), model.as_ref(), index).await
+            read_client_state(b.as_ref(), model.as_ref(), index).await
         };
         match on(self.inner.backend()).await {
             Err(Error::DeviceLost { .. }) => on(self.inner.fall_back_to_cpu()).await,

@@ -1,186 +1,63 @@
-//! [`ModelWeights`]: the global model weights a learning process shares
-//! (TFF's `tff.learning.models.ModelWeights`).
-//!
-//! # Layout
-//! Two ordered lists of [`NamedTensor`]s (name, shape, row-major `f32`):
-//! `trainable` holds the model's [`VariableGroup::GlobalTrainable`] variables
-//! and `non_trainable` its [`VariableGroup::GlobalNonTrainable`] ones, each in
-//! [`Model::variables`] order. Local variables never appear here: they never
-//! leave the client. JSON: `{"trainable": [{"name", "shape", "data"}, ..],
-//! "non_trainable": [..]}`; `f32` values round-trip bit for bit.
-
-use serde::{Deserialize, Serialize};
+//! Moving [`ModelWeights`] (the protocol's global weights, see
+//! [`fedwasm_protocol::model_weights`]) between the host and a model on a
+//! backend.
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
-use crate::model::{
-    read_weights, Model, NamedTensor, VariableGroup, VariableInfo, WeightsSnapshot,
-};
+use crate::error::Result;
+use crate::model::{read_weights, Model, VariableGroup};
 
-/// A model's global weights, split as TFF's `ModelWeights`. See the module docs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelWeights {
-    /// Global trainable variables, in model order.
-    pub trainable: Vec<NamedTensor>,
-    /// Global non-trainable variables, in model order.
-    pub non_trainable: Vec<NamedTensor>,
+pub use fedwasm_protocol::model_weights::ModelWeights;
+
+/// Reads the global variables of `model` back from `b` (one read-back for
+/// all of them: one mapping on a GPU).
+///
+/// # Errors
+/// Whatever [`Backend::read`] reports.
+pub async fn read_model_weights(b: &dyn Backend, model: &dyn Model) -> Result<ModelWeights> {
+    let globals = read_weights(b, model, VariableGroup::is_global).await?;
+    let groups = model
+        .variables()
+        .iter()
+        .filter(|v| v.group.is_global())
+        .map(|v| v.group);
+    let mut w = ModelWeights::default();
+    for (group, value) in groups.zip(globals.variables) {
+        match group {
+            VariableGroup::GlobalTrainable => w.trainable.push(value),
+            _ => w.non_trainable.push(value),
+        }
+    }
+    Ok(w)
 }
 
-/// The name and shape of every variable of one list, for messages.
-fn structure(vars: &[NamedTensor]) -> Vec<(String, Vec<usize>)> {
-    vars.iter()
-        .map(|v| (v.name.clone(), v.shape.clone()))
-        .collect()
-}
-
-impl ModelWeights {
-    /// Reads the global variables of `model` back from `b`.
-    ///
-    /// # Errors
-    /// Whatever [`Backend::read`] reports.
-    pub async fn read(b: &dyn Backend, model: &dyn Model) -> Result<Self> {
-        // One read-back for all of them (one mapping on a GPU).
-        let globals = read_weights(b, model, VariableGroup::is_global).await?;
-        let groups = model
-            .variables()
-            .iter()
-            .filter(|v| v.group.is_global())
-            .map(|v| v.group);
-        let mut w = ModelWeights::default();
-        for (group, value) in groups.zip(globals.variables) {
-            match group {
-                VariableGroup::GlobalTrainable => w.trainable.push(value),
-                _ => w.non_trainable.push(value),
-            }
-        }
-        Ok(w)
-    }
-
-    /// Uploads these weights into the global variables of `model`, after
-    /// checking that they have exactly the model's global structure.
-    ///
-    /// # Errors
-    /// [`Error::WeightsStructure`] (naming `op`) when names, shapes or order
-    /// differ; nothing is assigned then. Whatever the backend reports.
-    pub fn assign_to(
-        &self,
-        op: &'static str,
-        b: &dyn Backend,
-        model: &mut dyn Model,
-    ) -> Result<()> {
-        self.check_structure(op, model.variables())?;
-        let mut t = self.trainable.iter();
-        let mut n = self.non_trainable.iter();
-        let mut uploads = Vec::new();
-        for (i, info) in model.variables().iter().enumerate() {
-            let src = match info.group {
-                VariableGroup::GlobalTrainable => t.next(),
-                VariableGroup::GlobalNonTrainable => n.next(),
-                _ => None,
-            };
-            if let Some(v) = src {
-                uploads.push((i, b.upload(&v.shape, &v.data)?));
-            }
-        }
-        for (i, value) in uploads {
-            model.values_mut()[i] = value;
-        }
-        Ok(())
-    }
-
-    /// Checks that the names and shapes (in order) are those of the global
-    /// variables among `variables`.
-    ///
-    /// # Errors
-    /// [`Error::WeightsStructure`] naming `op` and both structures.
-    pub fn check_structure(&self, op: &'static str, variables: &[VariableInfo]) -> Result<()> {
-        let want = |g: VariableGroup| -> Vec<(String, Vec<usize>)> {
-            variables
-                .iter()
-                .filter(|v| v.group == g)
-                .map(|v| (v.name.clone(), v.shape.clone()))
-                .collect()
+/// Uploads `weights` into the global variables of `model`, after checking
+/// that they have exactly the model's global structure.
+///
+/// # Errors
+/// [`crate::Error::WeightsStructure`] (naming `op`) when names, shapes or
+/// order differ; nothing is assigned then. Whatever the backend reports.
+pub fn assign_model_weights(
+    op: &'static str,
+    weights: &ModelWeights,
+    b: &dyn Backend,
+    model: &mut dyn Model,
+) -> Result<()> {
+    weights.check_structure(op, model.variables())?;
+    let mut t = weights.trainable.iter();
+    let mut n = weights.non_trainable.iter();
+    let mut uploads = Vec::new();
+    for (i, info) in model.variables().iter().enumerate() {
+        let src = match info.group {
+            VariableGroup::GlobalTrainable => t.next(),
+            VariableGroup::GlobalNonTrainable => n.next(),
+            _ => None,
         };
-        let (wt, wn) = (
-            want(VariableGroup::GlobalTrainable),
-            want(VariableGroup::GlobalNonTrainable),
-        );
-        let (gt, gn) = (structure(&self.trainable), structure(&self.non_trainable));
-        if wt != gt || wn != gn {
-            return Err(Error::WeightsStructure {
-                op,
-                expected: format!("trainable {wt:?}, non_trainable {wn:?}"),
-                got: format!("trainable {gt:?}, non_trainable {gn:?}"),
-            });
+        if let Some(v) = src {
+            uploads.push((i, b.upload(&v.shape, &v.data)?));
         }
-        for v in self.trainable.iter().chain(&self.non_trainable) {
-            if v.data.len() != v.shape.iter().product::<usize>() {
-                return Err(Error::WeightsStructure {
-                    op,
-                    expected: format!("{:?}: {} values", v.name, v.shape.iter().product::<usize>()),
-                    got: format!("{} values", v.data.len()),
-                });
-            }
-        }
-        Ok(())
     }
-
-    /// The shapes of the trainable variables, in order.
-    pub fn trainable_shapes(&self) -> Vec<Vec<usize>> {
-        self.trainable.iter().map(|v| v.shape.clone()).collect()
+    for (i, value) in uploads {
+        model.values_mut()[i] = value;
     }
-
-    /// All variables (trainable, then non-trainable) as a weights file
-    /// snapshot ([`WeightsSnapshot::to_json`], [`WeightsSnapshot::to_bytes`]).
-    pub fn to_snapshot(&self) -> WeightsSnapshot {
-        WeightsSnapshot::new(
-            self.trainable
-                .iter()
-                .chain(&self.non_trainable)
-                .cloned()
-                .collect(),
-        )
-    }
-
-    /// The global weights of `model` found in `snapshot` (by name), split
-    /// into trainable and non-trainable: the inverse of
-    /// [`ModelWeights::to_snapshot`].
-    ///
-    /// # Errors
-    /// [`Error::WeightsStructure`] when a global variable is missing or has
-    /// another shape.
-    pub fn from_snapshot(snapshot: &WeightsSnapshot, variables: &[VariableInfo]) -> Result<Self> {
-        const OP: &str = "ModelWeights::from_snapshot";
-        let mut w = ModelWeights::default();
-        for info in variables.iter().filter(|v| v.group.is_global()) {
-            let v = snapshot
-                .get(&info.name)
-                .ok_or_else(|| Error::WeightsStructure {
-                    op: OP,
-                    expected: format!("a variable {:?} of shape {:?}", info.name, info.shape),
-                    got: format!("variables {:?}", snapshot.names()),
-                })?;
-            if v.shape != info.shape {
-                return Err(Error::WeightsStructure {
-                    op: OP,
-                    expected: format!("{:?} of shape {:?}", info.name, info.shape),
-                    got: format!("shape {:?}", v.shape),
-                });
-            }
-            match info.group {
-                VariableGroup::GlobalTrainable => w.trainable.push(v.clone()),
-                _ => w.non_trainable.push(v.clone()),
-            }
-        }
-        Ok(w)
-    }
-
-    /// True when every value is finite.
-    pub fn is_finite(&self) -> bool {
-        self.trainable
-            .iter()
-            .chain(&self.non_trainable)
-            .all(|v| v.data.iter().all(|x| x.is_finite()))
-    }
+    Ok(())
 }

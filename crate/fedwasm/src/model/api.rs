@@ -6,7 +6,7 @@
 //! never leave the client) x trainable or non-trainable. A model without local
 //! variables is a plain `VariableModel`.
 
-use serde::{Deserialize, Serialize};
+pub use fedwasm_protocol::variables::{VariableGroup, VariableInfo};
 
 use crate::backend::Backend;
 use crate::data::{Batch, ElementSpec, LabelSpec};
@@ -15,49 +15,6 @@ use crate::gradient::Gradient;
 use crate::layers::Mode;
 use crate::metrics::MetricKind;
 use crate::tensor::Tensor;
-
-/// ReconstructionModel's four variable groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VariableGroup {
-    /// Aggregated on the server and trained.
-    GlobalTrainable,
-    /// Aggregated on the server, not trained.
-    GlobalNonTrainable,
-    /// Kept on the client, reconstructed by training.
-    LocalTrainable,
-    /// Kept on the client, not trained.
-    LocalNonTrainable,
-}
-
-impl VariableGroup {
-    /// Global (shared with the server)?
-    pub fn is_global(self) -> bool {
-        matches!(
-            self,
-            VariableGroup::GlobalTrainable | VariableGroup::GlobalNonTrainable
-        )
-    }
-
-    /// Trained by gradient descent?
-    pub fn is_trainable(self) -> bool {
-        matches!(
-            self,
-            VariableGroup::GlobalTrainable | VariableGroup::LocalTrainable
-        )
-    }
-}
-
-/// A model variable: full name (`layer/kernel`), shape and group.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VariableInfo {
-    /// `"<layer>/<param>"` for described models.
-    pub name: String,
-    /// Shape.
-    pub shape: Vec<usize>,
-    /// Group.
-    pub group: VariableGroup,
-}
 
 /// A batch on a backend: `x [b, ..input_shape]` and labels `y [b]`.
 pub struct DeviceBatch {

@@ -7,7 +7,7 @@ mod graph;
 mod io;
 mod partition;
 mod spec;
-pub mod weights;
+pub use fedwasm_protocol::weights;
 
 pub use api::{check_batch, BatchOutput, DeviceBatch, Model, VariableGroup, VariableInfo};
 pub use graph::GraphModel;

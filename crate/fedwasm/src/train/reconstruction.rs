@@ -2,43 +2,17 @@
 //! optimizer while globals stay frozen, then train globals with locals frozen
 //! (training), or compute metrics with the reconstructed locals (evaluation).
 
-use serde::{Deserialize, Serialize};
-
 use super::{
     evaluate_pass, optimizer_for, train_pass, GroupOptimizer, LossWatch, Pacer, PassOutput,
     PassSettings, Phase, TrainOptions,
 };
 use crate::backend::Backend;
-use crate::data::{Dataset, ReconstructionSplit};
+use crate::data::{Dataset, ReconstructionSplit, SplitDataset};
 use crate::error::Result;
 use crate::metrics::UnfinalizedMetrics;
 use crate::model::{Model, VariableGroup};
 use crate::optim::OptimizerConfig;
-
-/// Optimizers and data split of a reconstruction client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconstructionConfig {
-    /// Trains the local variables (TFF default: SGD 0.1).
-    pub reconstruction_optimizer: OptimizerConfig,
-    /// Trains the global variables after reconstruction (TFF default: SGD 0.1).
-    pub client_optimizer: OptimizerConfig,
-    /// How the client's batches split between the two phases.
-    pub split: ReconstructionSplit,
-}
-
-impl Default for ReconstructionConfig {
-    fn default() -> Self {
-        ReconstructionConfig {
-            reconstruction_optimizer: OptimizerConfig::sgd(0.1),
-            client_optimizer: OptimizerConfig::sgd(0.1),
-            split: ReconstructionSplit {
-                split_dataset: true,
-                ..ReconstructionSplit::default()
-            },
-        }
-    }
-}
+pub use fedwasm_protocol::work::ReconstructionConfig;
 
 /// Trains the local variables on `data` (globals frozen). Nothing is read
 /// back: the phase's metrics are not reported (TFF reports the second's);

@@ -14,8 +14,8 @@ mod loss;
 mod optim;
 mod real;
 
+pub(crate) use fedwasm_protocol::optim::kernels::bias_corrected;
 pub(crate) use loss::PROB_EPS;
-pub(crate) use optim::bias_corrected;
 pub use real::Real;
 
 use super::{Backend, BackendInfo, BackendKind, Conv2dGrads, LossOutput, Padding, ReadFuture};

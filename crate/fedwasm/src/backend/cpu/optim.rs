@@ -1,21 +1,13 @@
-//! Optimizer update kernels (one function per [`UpdateRule`]).
-//!
-//! # Data layout
-//! `var`, `grad` and every slot are host tensors of one shape and one
-//! precision (`T`); the update is elementwise over their flat buffers. Slots
-//! come in the order of [`UpdateRule::slot_inits`]:
-//! * SGD with momentum: `[accumulator]`;
-//! * Adam and Yogi: `[accumulator (first moment), preconditioner (second moment)]`;
-//! * Adagrad: `[accumulator]`; RMSprop: `[preconditioner]`.
-//!
-//! The moving averages are written as TFF's implementation writes them,
-//! `a + (x - a) * (1 - beta)`, which equals `beta a + (1 - beta) x` up to rounding.
-//! Hyper-parameters (`f32`) are converted to `T` before use, and the bias
-//! correction of Adam and Yogi is computed in `T` too.
+//! Optimizer steps on host tensors: the checks, then the update rules'
+//! arithmetic from [`fedwasm_protocol::optim::kernels`] (the server
+//! optimizer runs the very same code, so both give the same bits). The slot
+//! order and the rules' formulas are documented there.
+
+use fedwasm_protocol::optim::kernels::{self, scaled_by_root, sgd};
 
 use super::{host, host_mut, Real};
 use crate::backend::shape::{optimizer_step_checks, optimizer_step_rows_checks};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gradient::RowGradient;
 use crate::optim::validate::optimizer_error;
 use crate::optim::UpdateRule;
@@ -46,82 +38,11 @@ pub fn step<T: Real>(
 
     let g = host::<T>(grad, OP)?;
     let w = host_mut::<T>(var, OP)?;
-    let lr = T::c(lr as f64);
-    match (rule, slots) {
-        (UpdateRule::Sgd { momentum: None, .. }, []) => sgd(w, g, lr),
-        (
-            UpdateRule::Sgd {
-                momentum: Some(m),
-                nesterov,
-            },
-            [acc],
-        ) => sgdm(
-            w,
-            g,
-            host_mut::<T>(acc, OP)?,
-            lr,
-            T::c(*m as f64),
-            *nesterov,
-        ),
-        (
-            UpdateRule::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-            },
-            [acc, pre],
-        ) => {
-            let (acc, pre) = (host_mut::<T>(acc, OP)?, host_mut::<T>(pre, OP)?);
-            let (b1, b2) = (T::c(*beta_1 as f64), T::c(*beta_2 as f64));
-            let lr_t = bias_corrected(lr, b1, b2, step);
-            adaptive_moment(w, g, acc, pre, lr_t, b1, T::c(*epsilon as f64), |v, g2| {
-                v + (g2 - v) * (T::one() - b2)
-            })
-        }
-        (
-            UpdateRule::Yogi {
-                beta_1,
-                beta_2,
-                epsilon,
-                ..
-            },
-            [acc, pre],
-        ) => {
-            let (acc, pre) = (host_mut::<T>(acc, OP)?, host_mut::<T>(pre, OP)?);
-            let (b1, b2) = (T::c(*beta_1 as f64), T::c(*beta_2 as f64));
-            let lr_t = bias_corrected(lr, b1, b2, step);
-            adaptive_moment(w, g, acc, pre, lr_t, b1, T::c(*epsilon as f64), |v, g2| {
-                v - (T::one() - b2) * sign(v - g2) * g2
-            })
-        }
-        (UpdateRule::Adagrad { epsilon, .. }, [acc]) => scaled_by_root(
-            w,
-            g,
-            host_mut::<T>(acc, OP)?,
-            lr,
-            T::c(*epsilon as f64),
-            |a, g2| a + g2,
-        ),
-        (UpdateRule::Rmsprop { decay, epsilon }, [pre]) => {
-            let d = T::c(*decay as f64);
-            scaled_by_root(
-                w,
-                g,
-                host_mut::<T>(pre, OP)?,
-                lr,
-                T::c(*epsilon as f64),
-                |v, g2| v + (g2 - v) * (T::one() - d),
-            )
-        }
-        // Unreachable: the slot count was checked against `slot_inits` above.
-        (rule, slots) => {
-            return Err(Error::Optimizer {
-                optimizer: rule.name().into(),
-                detail: format!("internal error: no kernel for {} slot(s)", slots.len()),
-            })
-        }
-    }
-    Ok(())
+    let mut slots: Vec<&mut [T]> = slots
+        .iter_mut()
+        .map(|t| host_mut::<T>(t, OP))
+        .collect::<Result<_>>()?;
+    kernels::step(rule, step, lr, w, g, &mut slots)
 }
 
 /// [`step`] for a gradient that is zero outside `grad.rows()`: only those
@@ -185,78 +106,10 @@ pub fn step_rows<T: Real>(
     Ok(())
 }
 
-/// `w -= lr * g`.
-fn sgd<T: Real>(w: &mut [T], g: &[T], lr: T) {
-    for (w, &g) in w.iter_mut().zip(g) {
-        *w -= lr * g;
-    }
-}
-
-/// `acc = m * acc + g`, then `w -= lr * acc` or, Nesterov, `w -= lr * (g + m * acc)`.
-fn sgdm<T: Real>(w: &mut [T], g: &[T], acc: &mut [T], lr: T, m: T, nesterov: bool) {
-    for ((w, &g), a) in w.iter_mut().zip(g).zip(acc.iter_mut()) {
-        *a = m * *a + g;
-        *w -= if nesterov { lr * (g + m * *a) } else { lr * *a };
-    }
-}
-
-/// `lr * sqrt(1 - b2^t) / (1 - b1^t)`, the bias-corrected rate of Adam and
-/// Yogi (the WebGPU backend computes it here too, in `f32`, and passes it to
-/// its kernel, so both backends use the same rate).
-pub(crate) fn bias_corrected<T: Real>(lr: T, b1: T, b2: T, step: u64) -> T {
-    let t = T::c(step as f64);
-    lr * (T::one() - b2.powf(t)).sqrt() / (T::one() - b1.powf(t))
-}
-
-/// Adam and Yogi: `acc += (g - acc) (1 - b1)`, `pre = second(pre, g^2)`,
-/// `w -= lr_t * acc / (sqrt(pre) + eps)`.
-#[allow(clippy::too_many_arguments)]
-fn adaptive_moment<T: Real>(
-    w: &mut [T],
-    g: &[T],
-    acc: &mut [T],
-    pre: &mut [T],
-    lr_t: T,
-    b1: T,
-    eps: T,
-    second: impl Fn(T, T) -> T,
-) {
-    for (((w, &g), a), v) in w.iter_mut().zip(g).zip(acc.iter_mut()).zip(pre.iter_mut()) {
-        *a = *a + (g - *a) * (T::one() - b1);
-        *v = second(*v, g * g);
-        *w -= lr_t * *a / (v.sqrt() + eps);
-    }
-}
-
-/// Adagrad and RMSprop: `s = update(s, g^2)`, `w -= lr * g / (sqrt(s) + eps)`.
-fn scaled_by_root<T: Real>(
-    w: &mut [T],
-    g: &[T],
-    s: &mut [T],
-    lr: T,
-    eps: T,
-    update: impl Fn(T, T) -> T,
-) {
-    for ((w, &g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
-        *s = update(*s, g * g);
-        *w -= lr * g / (s.sqrt() + eps);
-    }
-}
-
-/// `sign(x)` with `sign(0) = 0`, as `tf.math.sign`.
-fn sign<T: Real>(x: T) -> T {
-    if x > T::zero() {
-        T::one()
-    } else if x < T::zero() {
-        -T::one()
-    } else {
-        T::zero()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn t32(v: &[f32]) -> Tensor {
         Tensor::new(&[v.len()], v.to_vec()).unwrap()
@@ -293,12 +146,5 @@ mod tests {
         assert!(step::<f32>(&rule, 1, -0.1, &mut w, &g, &mut slots).is_err());
         assert_eq!(w.as_f32().unwrap(), &[1.0, 2.0]);
         assert_eq!(slots[0].as_f32().unwrap(), &[0.0, 0.0]);
-    }
-
-    #[test]
-    fn sign_of_zero_is_zero() {
-        assert_eq!(sign(0.0f64), 0.0);
-        assert_eq!(sign(-3.0f32), -1.0);
-        assert_eq!(sign(2.0f64), 1.0);
     }
 }

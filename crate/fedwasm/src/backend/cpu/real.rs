@@ -4,27 +4,13 @@
 use crate::tensor::{Tensor, TensorData};
 
 /// A float the CPU kernels can run on.
-pub trait Real:
-    num_traits::Float
-    + num_traits::FromPrimitive
-    + std::iter::Sum
-    + std::ops::AddAssign
-    + std::ops::SubAssign
-    + std::ops::MulAssign
-    + Default
-    + std::fmt::Debug
-    + 'static
-{
+pub trait Real: fedwasm_protocol::optim::kernels::Float + std::iter::Sum {
     /// The host elements of `t`, if stored in this type.
     fn slice(t: &Tensor) -> Option<&[Self]>;
     /// Mutable host elements of `t`, if stored in this type.
     fn slice_mut(t: &mut Tensor) -> Option<&mut [Self]>;
     /// Wraps a vector (length already checked by the kernel) as a tensor.
     fn wrap(shape: &[usize], data: Vec<Self>) -> Tensor;
-    /// `Self` from an `f64` constant.
-    fn c(x: f64) -> Self {
-        Self::from_f64(x).expect("float conversion")
-    }
     /// `c = op(a) * op(b) + beta * c` with strides (`c` unread when `beta` is 0).
     ///
     /// # Safety

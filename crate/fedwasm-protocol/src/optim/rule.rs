@@ -1,7 +1,7 @@
 //! Update rules: the per-variable arithmetic of each optimizer, with TFF's defaults.
 //!
 //! A rule is pure configuration; the arithmetic runs on a backend
-//! ([`crate::backend::Backend::optimizer_step`]) so weights and optimizer state
+//! (`fedwasm::backend::Backend::optimizer_step` on the client; [`super::kernels`] on the host) so weights and optimizer state
 //! stay wherever the backend keeps them. Each rule keeps `slot_inits().len()`
 //! state tensors ("slots") per variable, shaped like the variable.
 

@@ -1,4 +1,4 @@
-//! [`OptimizerState`]: everything an [`crate::optim::Optimizer`] carries
+//! [`OptimizerState`]: everything an optimizer (`fedwasm::optim::Optimizer` on a backend, [`super::ServerOptimizer`] on the host) carries
 //! between calls, as plain host data for saving and restoring.
 //!
 //! # JSON
@@ -72,7 +72,7 @@ impl OptimizerState {
     }
 
     /// Parses a state from JSON. Consistency with a configuration is checked
-    /// by [`crate::optim::Optimizer::from_state`].
+    /// by `fedwasm::optim::Optimizer::from_state` and [`super::ServerOptimizer::from_state`].
     ///
     /// # Errors
     /// [`Error::Json`] for malformed JSON or unknown fields.

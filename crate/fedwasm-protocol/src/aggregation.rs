@@ -3,21 +3,22 @@
 //! # Data layout
 //! A client update is one row-major `f32` vector per global trainable
 //! variable (`client weights - broadcast weights`, in model order), plus a
-//! weight ([`ClientWeighting`]). [`WeightedMean`] keeps one `f64` running sum
-//! per variable element and the running total weight, **on the host**: memory
-//! is O(model size) whatever the number of clients, and for a fixed order of
-//! clients the result is the same bit for bit on every target (`f64`
-//! arithmetic is IEEE on native and wasm32; the sum is sequential). The mean
+//! weight ([`ClientWeighting`]): a whole number, the examples the client
+//! trained on or 1. [`WeightedMean`] keeps one exact fixed-point sum of
+//! `weight * update` per variable element ([`crate::exact::DeltaSum`], 48
+//! bytes) and the exact total weight, **on the host**: memory is O(model
+//! size) whatever the number of clients, and the result is the same bits
+//! for any order of arrival and on every target (integer addition is exact
+//! and commutative; the sum is rounded to `f64` once, at the end). The mean
 //! is `sum / total_weight`, or zero when the total weight is zero (TFF's
 //! `divide_no_nan`).
 //!
-//! NaN or infinite updates are *not* filtered here. [`super::client_update`]
-//! already zeroes a non-finite client update (weight 0 when weighting by
-//! examples), as TFF's client work does; an update that is still
-//! non-finite (a custom client, or an overflowing sum) makes the mean
-//! non-finite, and the server finalizer ([`crate::federated::finalizer`])
-//! then rejects the whole round's update, as TFF's apply-optimizer
-//! finalizer does.
+//! Updates must be finite: [`crate::server::ServerRound`] refuses
+//! non-finite ones before they reach an aggregator. A client whose own
+//! update turned out non-finite sends zeros with weight 0 instead (TFF's
+//! `zero_all_if_any_non_finite`, done by the engine's `client_update`), and
+//! the round counts it. A mean that is still not finite as `f32` is
+//! rejected by the finalizer ([`crate::finalizer`]).
 //!
 //! [`ModelAggregator`] is the pluggable interface (TFF's model aggregator
 //! factories); [`MeanAggregator`] (TFF's `MeanFactory`) is the default.
@@ -26,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::tensor::numel;
+use crate::exact::{DeltaSum, MAX_WEIGHT};
+use crate::limits::{checked_product, LimitField};
 
 /// How much each client counts in the mean (TFF's `ClientWeighting`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,39 +55,65 @@ impl ClientWeighting {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightedMean {
     shapes: Vec<Vec<usize>>,
-    sums: Vec<Vec<f64>>,
-    total_weight: f64,
+    sums: Vec<Vec<DeltaSum>>,
+    total_weight: u64,
     clients: usize,
 }
 
 impl WeightedMean {
     /// An empty mean over variables of `shapes`.
-    pub fn new(shapes: &[Vec<usize>]) -> Self {
-        WeightedMean {
+    ///
+    /// # Errors
+    /// [`Error::Limit`] for a shape over the tensor limit.
+    pub fn new(shapes: &[Vec<usize>]) -> Result<Self> {
+        let sums = shapes
+            .iter()
+            .map(|s| {
+                let n = checked_product(
+                    "WeightedMean::new",
+                    LimitField::TensorElements,
+                    || format!("elements of an update of shape {s:?}"),
+                    s.iter().copied(),
+                )?;
+                Ok(vec![DeltaSum::default(); n])
+            })
+            .collect::<Result<_>>()?;
+        Ok(WeightedMean {
             shapes: shapes.to_vec(),
-            sums: shapes.iter().map(|s| vec![0.0; numel(s)]).collect(),
-            total_weight: 0.0,
+            sums,
+            total_weight: 0,
             clients: 0,
+        })
+    }
+
+    /// Checks that `weight` is a whole number in `0..=`[`MAX_WEIGHT`] and
+    /// returns it as an integer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] otherwise.
+    pub fn check_weight(op: &'static str, weight: f64) -> Result<u64> {
+        if !(weight.is_finite() && weight >= 0.0 && weight.fract() == 0.0)
+            || weight > MAX_WEIGHT as f64
+        {
+            return Err(Error::invalid(
+                op,
+                format!("a client weight must be a whole number in 0..=2^32, got {weight}"),
+            ));
         }
+        Ok(weight as u64)
     }
 
     /// Adds one client's `update` with `weight`: `sum += weight * update`.
     ///
     /// # Errors
     /// [`Error::Shape`] when the update has the wrong number of variables or
-    /// lengths; [`Error::InvalidArgument`] for a negative or non-finite weight.
-    /// Nothing is added then.
+    /// lengths; [`Error::InvalidArgument`] for a weight that is not a whole
+    /// number in `0..=2^32` or a non-finite value. Nothing is added then.
     pub fn add(&mut self, update: &[Vec<f32>], weight: f64) -> Result<()> {
         const OP: &str = "WeightedMean::add";
-        if !(weight.is_finite() && weight >= 0.0) {
-            return Err(Error::invalid(
-                OP,
-                format!("client weight must be finite and >= 0, got {weight}"),
-            ));
-        }
-        let lens = |v: &mut dyn Iterator<Item = usize>| v.collect::<Vec<_>>();
-        let want = lens(&mut self.sums.iter().map(Vec::len));
-        let got = lens(&mut update.iter().map(Vec::len));
+        let w = Self::check_weight(OP, weight)?;
+        let want: Vec<usize> = self.sums.iter().map(Vec::len).collect();
+        let got: Vec<usize> = update.iter().map(Vec::len).collect();
         if want != got {
             return Err(Error::shape(
                 OP,
@@ -93,19 +121,33 @@ impl WeightedMean {
                 format!("{got:?}"),
             ));
         }
+        if let Some((i, j)) = update
+            .iter()
+            .enumerate()
+            .find_map(|(i, u)| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
+        {
+            return Err(Error::invalid(
+                OP,
+                format!("update variable {i} holds {} at index {j}", update[i][j]),
+            ));
+        }
+        let total = self
+            .total_weight
+            .checked_add(w)
+            .ok_or_else(|| Error::invalid(OP, "the total weight overflows 64 bits"))?;
         for (sum, u) in self.sums.iter_mut().zip(update) {
             for (s, &x) in sum.iter_mut().zip(u) {
-                *s += weight * x as f64;
+                s.add(w, x);
             }
         }
-        self.total_weight += weight;
+        self.total_weight = total;
         self.clients += 1;
         Ok(())
     }
 
     /// The total weight so far.
     pub fn total_weight(&self) -> f64 {
-        self.total_weight
+        self.total_weight as f64
     }
 
     /// The number of clients added so far.
@@ -121,12 +163,12 @@ impl WeightedMean {
     /// The weighted mean, one `f64` vector per variable (zeros when the
     /// total weight is zero).
     pub fn mean(&self) -> Vec<Vec<f64>> {
-        let w = self.total_weight;
+        let w = self.total_weight as f64;
         self.sums
             .iter()
             .map(|s| {
                 s.iter()
-                    .map(|&x| if w == 0.0 { 0.0 } else { x / w })
+                    .map(|x| if w == 0.0 { 0.0 } else { x.value() / w })
                     .collect()
             })
             .collect()
@@ -144,7 +186,8 @@ pub struct Aggregate {
     pub measurements: Value,
 }
 
-/// One round's aggregation in progress: takes client outputs in order.
+/// One round's aggregation in progress: takes validated client updates in
+/// any order (an implementation must give the same result for every order).
 pub trait AggregationRound {
     /// Adds one client's update and weight.
     ///
@@ -221,7 +264,7 @@ impl ModelAggregator for MeanAggregator {
                 ),
             });
         }
-        Ok(Box::new(MeanRound(WeightedMean::new(shapes))))
+        Ok(Box::new(MeanRound(WeightedMean::new(shapes)?)))
     }
 }
 
@@ -231,11 +274,14 @@ mod tests {
 
     #[test]
     fn zero_weight_gives_zero_and_bad_input_is_refused() {
-        let mut m = WeightedMean::new(&[vec![2]]);
+        let mut m = WeightedMean::new(&[vec![2]]).unwrap();
         assert_eq!(m.mean(), vec![vec![0.0, 0.0]]);
         assert!(m.add(&[vec![1.0]], 1.0).is_err());
         assert!(m.add(&[vec![1.0, 2.0]], -1.0).is_err());
         assert!(m.add(&[vec![1.0, 2.0]], f64::NAN).is_err());
+        assert!(m.add(&[vec![1.0, 2.0]], 1.5).is_err());
+        assert!(m.add(&[vec![1.0, f32::NAN]], 1.0).is_err());
+        assert!(m.add(&[vec![1.0, 2.0]], 2f64.powi(33)).is_err());
         assert_eq!(m.num_clients(), 0);
         m.add(&[vec![1.0, 2.0]], 0.0).unwrap();
         assert_eq!(m.mean(), vec![vec![0.0, 0.0]]);

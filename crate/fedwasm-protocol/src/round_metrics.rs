@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::state::Empty;
 use crate::error::{Error, Result};
 use crate::metrics::MetricKind;
+use crate::state::Empty;
 
 /// Finalized metrics: name -> value.
 pub type MetricValues = BTreeMap<String, f64>;
@@ -45,6 +45,11 @@ pub struct ClientWorkMetrics {
     /// Evaluation metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalMetrics>,
+    /// Training rounds: the clients whose update held a NaN or an infinity
+    /// and who sent zeros instead (weight 0 when weighting by examples), as
+    /// TFF's client work does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_finite_updates: Option<u64>,
 }
 
 /// The finalizer's measurements.

@@ -3,7 +3,7 @@
 //! # Data layout
 //! A [`WeightsSnapshot`] is an ordered list of [`NamedTensor`]s: a variable
 //! name (e.g. `"dense/kernel"`), its shape (outermost dimension first) and its
-//! elements as row-major `f32` (see [`crate::tensor`]). Order matters: it is
+//! elements as row-major `f32` (the layout of `fedwasm::tensor`). Order matters: it is
 //! the model's variable order.
 //!
 //! # Files
@@ -11,11 +11,14 @@
 //!   `{"format":"fedwasm-weights","version":1,"variables":[{"name":..,"shape":[..],"data":[..]}]}`.
 //!   Floats are printed in shortest round-trip form, so every finite `f32`
 //!   (including `-0.0` and subnormals) reads back bit for bit.
-//! * Binary ([`WeightsSnapshot::to_bytes`]), all integers little-endian `u32`:
-//!   magic `b"FWWT"`, version (1), variable count, then per variable the name
-//!   length in bytes and the UTF-8 name, the rank and each dimension, and the
-//!   `f32` elements (little-endian); finally the IEEE CRC-32 of every byte
-//!   before it.
+//! * Binary ([`WeightsSnapshot::to_bytes`]): version 2 of the `FWWT` file,
+//!   the aligned layout of [`crate::encoding`] (names padded to 4 bytes, so
+//!   every `f32` array starts at a multiple of 4). Version 1
+//!   ([`WeightsSnapshot::to_bytes_v1`], still read), all integers
+//!   little-endian `u32`: magic `b"FWWT"`, version (1), variable count, then
+//!   per variable the name length in bytes and the UTF-8 name, the rank and
+//!   each dimension, and the `f32` elements (little-endian); finally the IEEE
+//!   CRC-32 of every byte before it.
 //!
 //! Both readers reject non-finite values, data that does not fit its shape
 //! and duplicate names, naming the variable; neither panics on any input.
@@ -28,7 +31,6 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 
 /// One variable: name, shape and row-major `f32` elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,14 +63,6 @@ impl NamedTensor {
             });
         }
         Ok(t)
-    }
-
-    /// The elements as a host `f32` [`Tensor`].
-    ///
-    /// # Errors
-    /// [`Error::DataLength`] when the data does not fit the shape.
-    pub fn to_tensor(&self) -> Result<Tensor> {
-        Tensor::new(&self.shape, self.data.clone())
     }
 
     /// Checks the length and finiteness of the data.
@@ -185,6 +179,12 @@ impl WeightsSnapshot {
     /// [`WeightsSnapshot::from_bytes`] rejects the result; call
     /// [`WeightsSnapshot::validate`] first to catch this early.
     pub fn to_bytes(&self) -> Vec<u8> {
+        crate::encoding::write_weights_v2(self)
+    }
+
+    /// The snapshot in the original, unaligned binary format (version 1),
+    /// for tools that read only that.
+    pub fn to_bytes_v1(&self) -> Vec<u8> {
         binary::write(self)
     }
 
@@ -195,6 +195,16 @@ impl WeightsSnapshot {
     /// checksum mismatch, truncation, sizes larger than the file, trailing
     /// bytes, invalid UTF-8 names, non-finite values or duplicate names.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.starts_with(b"FWWT") && bytes.get(4..8) == Some(&2u32.to_le_bytes()[..]) {
+            let snapshot = WeightsSnapshot {
+                variables: crate::encoding::read_weights_v2(bytes)?,
+            };
+            snapshot.check().map_err(|detail| Error::Binary {
+                what: "fedwasm weights".into(),
+                detail,
+            })?;
+            return Ok(snapshot);
+        }
         binary::read(bytes)
     }
 }
@@ -207,9 +217,9 @@ mod tests {
     fn named_tensor_checks_length() {
         assert!(NamedTensor::new("w", vec![2, 3], vec![0.0; 5]).is_err());
         let t = NamedTensor::new("w", vec![2, 3], vec![1.0; 6]).unwrap();
-        assert_eq!(t.to_tensor().unwrap().shape(), &[2, 3]);
+        assert_eq!(t.shape, [2, 3]);
         let scalar = NamedTensor::new("s", vec![], vec![4.0]).unwrap();
-        assert_eq!(scalar.to_tensor().unwrap().len(), 1);
+        assert_eq!(scalar.data.len(), 1);
     }
 
     #[test]

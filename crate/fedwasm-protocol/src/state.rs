@@ -14,7 +14,7 @@
 //! * `client_work`: empty for training; for evaluation processes
 //!   `{"eval": {"current_round_metrics": {..}, "total_rounds_metrics": {..}}}`,
 //!   unfinalized metric sums ([`UnfinalizedMetrics`]);
-//! * `aggregator`: the [`super::ModelAggregator`]'s own JSON state;
+//! * `aggregator`: the [`crate::aggregation::ModelAggregator`]'s own JSON state;
 //! * `finalizer`: the number of rounds run so far and, for training, the
 //!   server optimizer's [`OptimizerState`] (slots as `f32`).
 //!
@@ -24,9 +24,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::weights::ModelWeights;
 use crate::error::{Error, Result};
 use crate::metrics::UnfinalizedMetrics;
+use crate::model_weights::ModelWeights;
 use crate::optim::OptimizerState;
 
 /// A component without state or measurements: `{}` in JSON (TFF's `()`).

@@ -3,19 +3,18 @@
 //! The aggregated model delta (mean of `client - global`, one `f64` vector
 //! per global trainable variable) is handed to the server optimizer as the
 //! "gradient" `-delta` (TFF's convention), so SGD at learning rate 1.0 sets
-//! the model to the clients' mean. The optimizer runs on the backend with
-//! its state restored from, and saved back to, the process state.
+//! the model to the clients' mean. The optimizer runs on the host
+//! ([`ServerOptimizer`], the CPU backend's arithmetic) with its state
+//! restored from, and saved back to, the process state: no backend needed.
 //!
 //! A non-finite delta, or a finite one that would make a weight non-finite,
 //! is rejected: the model and the optimizer state stay as they were and the
 //! round reports `update_non_finite = 1`. The round counter advances either way.
 
-use super::state::FinalizerState;
-use super::weights::ModelWeights;
-use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, OptimizerConfig};
-use crate::tensor::Tensor;
+use crate::model_weights::ModelWeights;
+use crate::optim::{OptimizerConfig, ServerOptimizer};
+use crate::state::FinalizerState;
 
 /// What the finalizer produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,9 +32,8 @@ pub struct FinalizerOutput {
 /// # Errors
 /// [`Error::StateNotAssignable`] when `state` has no optimizer state or one
 /// for other variables; [`Error::Shape`] when `delta` does not match the
-/// trainable weights; whatever the backend reports.
-pub async fn apply_server_update(
-    b: &dyn Backend,
+/// trainable weights; [`Error::Optimizer`] for an invalid configuration.
+pub fn apply_server_update(
     config: &OptimizerConfig,
     weights: &ModelWeights,
     state: &FinalizerState,
@@ -70,27 +68,17 @@ pub async fn apply_server_update(
     if grads.iter().flatten().any(|g| !g.is_finite()) {
         return Ok(rejected());
     }
-    let mut opt = Optimizer::from_state(config.clone(), b, saved)?;
+    let mut opt = ServerOptimizer::from_state(config.clone(), saved)?;
     opt.set_round(state.round);
-    let mut vars: Vec<Tensor> = weights
-        .trainable
-        .iter()
-        .map(|v| b.upload(&v.shape, &v.data))
-        .collect::<Result<_>>()?;
-    let grads: Vec<Tensor> = weights
-        .trainable
-        .iter()
-        .zip(&grads)
-        .map(|(v, g)| b.upload(&v.shape, g))
-        .collect::<Result<_>>()?;
-    {
-        let mut var_refs: Vec<&mut Tensor> = vars.iter_mut().collect();
-        let grad_refs: Vec<&Tensor> = grads.iter().collect();
-        opt.apply(b, &mut var_refs, &grad_refs)?;
-    }
     let mut new = weights.clone();
-    for (dst, var) in new.trainable.iter_mut().zip(&vars) {
-        dst.data = b.read(var).await?;
+    {
+        let mut vars: Vec<&mut [f32]> = new
+            .trainable
+            .iter_mut()
+            .map(|v| v.data.as_mut_slice())
+            .collect();
+        let grad_refs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        opt.apply(&mut vars, &grad_refs)?;
     }
     if !new.is_finite() {
         return Ok(rejected());
@@ -99,7 +87,7 @@ pub async fn apply_server_update(
         weights: new,
         state: FinalizerState {
             round: state.round + 1,
-            server_optimizer: Some(opt.state(b).await?),
+            server_optimizer: Some(opt.state()),
         },
         update_non_finite: false,
     })

@@ -1,14 +1,14 @@
 //! Hyper-parameter checks for [`UpdateRule`]s and learning rates.
 //!
 //! Kept apart from the rule definitions so configuration stays plain data; the
-//! CPU kernels and [`crate::optim::Optimizer`] both call these before updating
+//! backends' kernels, the optimizers and [`super::kernels`] call these before updating
 //! anything, so a bad configuration never touches a weight.
 
 use super::UpdateRule;
 use crate::error::{Error, Result};
 
 /// An [`Error::Optimizer`] for `rule`.
-pub(crate) fn optimizer_error(optimizer: &str, detail: impl Into<String>) -> Error {
+pub fn optimizer_error(optimizer: &str, detail: impl Into<String>) -> Error {
     Error::Optimizer {
         optimizer: optimizer.to_string(),
         detail: detail.into(),
@@ -99,8 +99,33 @@ impl UpdateRule {
 ///
 /// # Errors
 /// [`Error::Optimizer`] naming `optimizer`.
-pub(crate) fn check_learning_rate(optimizer: &str, lr: f32) -> Result<()> {
+pub fn check_learning_rate(optimizer: &str, lr: f32) -> Result<()> {
     check_non_negative(optimizer, "learning rate", lr)
+}
+
+/// The rule, learning rate, step and slot count checks of one update step
+/// (every backend's kernels and [`super::ServerOptimizer`] call it before
+/// writing anything).
+///
+/// # Errors
+/// [`Error::Optimizer`] for invalid hyper-parameters, a negative or
+/// non-finite `lr`, `step == 0`, or a slot count other than
+/// `rule.slot_inits().len()`.
+pub fn check_step(rule: &UpdateRule, step: u64, lr: f32, num_slots: usize) -> Result<()> {
+    let name = rule.name();
+    rule.validate()?;
+    check_learning_rate(name, lr)?;
+    if step == 0 {
+        return Err(optimizer_error(name, "steps are 1-based; got step 0"));
+    }
+    let expected = rule.slot_inits().len();
+    if num_slots != expected {
+        return Err(optimizer_error(
+            name,
+            format!("expects {expected} slot(s) per variable, got {num_slots}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,174 @@
+//! fedwasm-aggregator: the server side of a round for JavaScript, built
+//! from `fedwasm-protocol` alone (no wgpu, layers, kernels or training), so
+//! its wasm is small enough for a Node coordinator or a page that
+//! aggregates its workers' updates.
+//!
+//! # Data layout
+//! Everything crosses the JS boundary as the protocol's binary encodings
+//! (`Uint8Array`s, specified byte by byte in `fedwasm_protocol::encoding`):
+//! tasks (`FWTK`), updates (`FWUP`), checkpoints (`FWCK`), weights
+//! (`FWWT`); configuration as JSON: the process spec
+//! (`fedwasm_protocol::server::ProcessSpec`), dataset plans, limits and the
+//! round's metrics.
+//!
+//! # JavaScript
+//! ```js
+//! import { ServerRound, initialState } from './fedwasm_aggregator.js';
+//! const state = initialState(specJson, weightsFwwt);          // FWCK bytes
+//! const round = new ServerRound(specJson, state);
+//! const task = round.task(7n, '{"ops":[{"op":"batch","size":20}]}'); // FWTK bytes
+//! round.accept(updateFwup);    // throws an Error with .code 'refused' and .reason
+//! const { state: next, metrics } = round.finish();
+//! ```
+//! Errors are JS `Error`s whose `code` is `fedwasm_protocol::Error::code`
+//! (`refused`, `bad_data`, `limit`, `state_not_assignable`, ..).
+
+use fedwasm_protocol::error::{Error, Result};
+use fedwasm_protocol::messages::ClientUpdate;
+use fedwasm_protocol::model_weights::ModelWeights;
+use fedwasm_protocol::plan::DatasetPlan;
+use fedwasm_protocol::server::{ProcessSpec, ServerRound};
+use fedwasm_protocol::state::LearningProcessState;
+use fedwasm_protocol::weights::WeightsSnapshot;
+use fedwasm_protocol::{aggregation::MeanAggregator, Limits};
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+fn json<T: for<'de> serde::Deserialize<'de>>(what: &str, s: &str) -> Result<T> {
+    Limits::current().check(
+        "fedwasm-aggregator",
+        fedwasm_protocol::limits::LimitField::MessageBytes,
+        what,
+        s.len() as u64,
+    )?;
+    serde_json::from_str(s).map_err(|source| Error::Json {
+        what: what.into(),
+        source,
+    })
+}
+
+/// Parses a process spec (JSON) and validates it.
+///
+/// # Errors
+/// [`Error::Json`] for malformed JSON or unknown fields; the spec's
+/// validation errors.
+pub fn parse_spec(spec_json: &str) -> Result<ProcessSpec> {
+    let spec: ProcessSpec = json("process spec", spec_json)?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// The state before the first round (an `FWCK` checkpoint) of the process
+/// `spec_json`, from its initial global weights (an `FWWT` file).
+///
+/// # Errors
+/// As [`parse_spec`], `WeightsSnapshot::from_bytes` and
+/// `ModelWeights::from_snapshot`.
+pub fn initial_state(spec_json: &str, weights: &[u8]) -> Result<Vec<u8>> {
+    let spec = parse_spec(spec_json)?;
+    let snapshot = WeightsSnapshot::from_bytes(weights)?;
+    let weights = ModelWeights::from_snapshot(&snapshot, &spec.variables)?;
+    spec.initial_state(weights, &MeanAggregator)?.to_bytes()
+}
+
+/// One round in progress, owning its spec and state.
+#[derive(Debug)]
+pub struct Round {
+    round: Option<ServerRound>,
+}
+
+impl Round {
+    /// Starts a round of `spec_json` from the checkpoint `state`.
+    ///
+    /// # Errors
+    /// As [`parse_spec`], `LearningProcessState::from_bytes` and
+    /// [`ServerRound::new`].
+    pub fn new(spec_json: &str, state: &[u8]) -> Result<Round> {
+        let spec = parse_spec(spec_json)?;
+        let state = LearningProcessState::from_bytes(state)?;
+        Ok(Round {
+            round: Some(ServerRound::new(&spec, &state)?),
+        })
+    }
+
+    fn live(&self) -> Result<&ServerRound> {
+        self.round.as_ref().ok_or_else(closed)
+    }
+
+    /// The round's id.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] (`closed`) after [`Round::finish`].
+    pub fn round_id(&self) -> Result<u64> {
+        Ok(self.live()?.round_id())
+    }
+
+    /// Updates accepted so far.
+    ///
+    /// # Errors
+    /// As [`Round::round_id`].
+    pub fn accepted(&self) -> Result<usize> {
+        Ok(self.live()?.accepted())
+    }
+
+    /// The `FWTK` task of client `client_key`, batching by `plan_json`
+    /// (`""` for the empty plan).
+    ///
+    /// # Errors
+    /// [`Error::Json`] or [`Error::InvalidArgument`] for a bad plan; as
+    /// [`Round::round_id`].
+    pub fn task(&self, client_key: u64, plan_json: &str) -> Result<Vec<u8>> {
+        let plan: DatasetPlan = if plan_json.trim().is_empty() {
+            DatasetPlan::new()
+        } else {
+            json("dataset plan", plan_json)?
+        };
+        plan.validate()?;
+        self.live()?.task(client_key, plan).to_bytes()
+    }
+
+    /// Decodes and accepts one `FWUP` update.
+    ///
+    /// # Errors
+    /// Decoding errors; [`Error::Refused`] with its reason. Nothing changes
+    /// on error.
+    pub fn accept(&mut self, update: &[u8]) -> Result<()> {
+        let update = ClientUpdate::from_bytes(update)?;
+        self.round.as_mut().ok_or_else(closed)?.accept(&update)
+    }
+
+    /// Ends the round: the new state as an `FWCK` checkpoint and the
+    /// round's metrics as JSON (TFF's nesting).
+    ///
+    /// # Errors
+    /// As [`ServerRound::finish`]; as [`Round::round_id`].
+    pub fn finish(&mut self) -> Result<(Vec<u8>, String)> {
+        let round = self.round.take().ok_or_else(closed)?;
+        let (state, metrics) = round.finish()?;
+        Ok((state.to_bytes()?, metrics.to_json()?))
+    }
+}
+
+fn closed() -> Error {
+    Error::Refused {
+        op: "ServerRound",
+        what: "call".into(),
+        reason: "closed",
+        detail: "the round has finished".into(),
+    }
+}
+
+/// Sets the process-wide limits from JSON (fields of
+/// `fedwasm_protocol::Limits`; missing ones keep their defaults).
+///
+/// # Errors
+/// [`Error::Json`] for malformed JSON or unknown fields.
+pub fn set_limits(limits_json: &str) -> Result<()> {
+    let limits: Limits = serde_json::from_str(limits_json).map_err(|source| Error::Json {
+        what: "limits".into(),
+        source,
+    })?;
+    limits.set();
+    Ok(())
+}
