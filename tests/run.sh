@@ -6,9 +6,11 @@
 #    the version of `wasm-bindgen` pinned in Cargo.lock, Mesa's Vulkan drivers
 #    (llvmpipe, for the native WebGPU tests; apt-get, as root or via sudo),
 #    Chromium and chromedriver (for the wasm32 WebGPU tests; apt-get too),
-#    and a Node.js check.
+#    binaryen's wasm-opt (for the aggregator's wasm, tests/build-aggregator.sh;
+#    apt-get too), and a Node.js check.
 # 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32
-#    library and tests), rustdoc, native tests, wasm32 tests in Node.js,
+#    library and tests), rustdoc, native tests, the short decoder fuzz run
+#    in release (overflow checks off), wasm32 tests in Node.js,
 #    wasm32 WebGPU tests in headless Chromium, Node-side JS tests.
 #
 # Every step prints a header and its elapsed time; a summary table closes the
@@ -148,6 +150,24 @@ ensure_vulkan_driver() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers
 }
 
+# binaryen's wasm-opt: tests/build-aggregator.sh optimises the aggregator's
+# wasm with it (and checks its size after). Debian's package.
+ensure_binaryen() {
+  if command -v wasm-opt >/dev/null 2>&1; then
+    echo "wasm-opt: present ($(wasm-opt --version))"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get: install binaryen (wasm-opt) yourself" >&2
+    return 1
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "binaryen: installing"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen
+}
+
 # Headless Chromium and its WebDriver: the wasm32 WebGPU tests (the test
 # files that call `wasm_bindgen_test_configure!(run_in_browser)`) run in it,
 # on Chromium's own WebGPU (Dawn on SwiftShader, a CPU Vulkan: no GPU needed).
@@ -189,6 +209,7 @@ show_versions() {
   rustc --version
   cargo --version
   wasm-bindgen --version
+  wasm-opt --version
   node --version
   # Debian's wrapper script prints a harmless shell warning on some machines.
   chromium --version 2>/dev/null
@@ -199,8 +220,10 @@ show_versions() {
 # Check steps
 # ---------------------------------------------------------------------------
 
-# Node-side JS tests: build the Node package (tests/build-node-pkg.sh), then run
-# every tests/node/*.test.mjs with the built-in runner. Skipped when none exist.
+# Node-side JS tests: build the Node package (tests/build-node-pkg.sh) and the
+# aggregator's (tests/build-aggregator.sh, which fails when its optimised wasm
+# is over 200 KiB), then run every tests/node/*.test.mjs with the built-in
+# runner. Skipped when none exist.
 node_tests() {
   local files=()
   shopt -s nullglob
@@ -211,6 +234,7 @@ node_tests() {
     return 0
   fi
   bash tests/build-node-pkg.sh
+  bash tests/build-aggregator.sh --check-size 204800
   node --test "${files[@]}"
 }
 
@@ -287,6 +311,7 @@ run_step "setup: clippy + rustfmt" ensure_components
 run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen_cli
 run_step "setup: Mesa Vulkan drivers (llvmpipe)" ensure_vulkan_driver
 run_step "setup: Chromium + chromedriver" ensure_chromium
+run_step "setup: binaryen (wasm-opt)" ensure_binaryen
 run_step "setup: node" check_node
 run_step "versions" show_versions
 
@@ -296,6 +321,9 @@ run_step "clippy (native, all targets)" cargo clippy --workspace --all-targets -
 run_step "clippy (wasm32, lib + tests)" cargo clippy --workspace --target "$wasm_target" --lib --tests -- -D warnings
 run_step "cargo doc (-D warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fedwasm -p fedwasm-protocol
 run_step "native tests" cargo test --workspace
+# The short fuzz run again with overflow checks off (release): a size that
+# wraps there must still be caught by the checks (crate/fedwasm-cli/tests/fuzz.rs).
+run_step "fuzz (release, short)" cargo test --release -p fedwasm-cli --test fuzz
 run_step "main job and examples" examples_and_main_job
 run_step "wasm32 tests (Node.js)" wasm_node_tests
 run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests

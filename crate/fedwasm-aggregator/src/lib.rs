@@ -35,14 +35,21 @@ use fedwasm_protocol::{aggregation::MeanAggregator, Limits};
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-fn json<T: for<'de> serde::Deserialize<'de>>(what: &str, s: &str) -> Result<T> {
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod alloc;
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: alloc::SizeClasses = alloc::SizeClasses::new();
+
+fn json<T: fedwasm_protocol::json::FromJson>(what: &str, s: &str) -> Result<T> {
     Limits::current().check(
         "fedwasm-aggregator",
         fedwasm_protocol::limits::LimitField::MessageBytes,
         what,
         s.len() as u64,
     )?;
-    serde_json::from_str(s).map_err(|source| Error::Json {
+    fedwasm_protocol::json::from_slice(s.as_bytes()).map_err(|source| Error::Json {
         what: what.into(),
         source,
     })
@@ -165,10 +172,13 @@ fn closed() -> Error {
 /// # Errors
 /// [`Error::Json`] for malformed JSON or unknown fields.
 pub fn set_limits(limits_json: &str) -> Result<()> {
-    let limits: Limits = serde_json::from_str(limits_json).map_err(|source| Error::Json {
-        what: "limits".into(),
-        source,
-    })?;
+    let limits: Limits =
+        fedwasm_protocol::json::from_slice(limits_json.as_bytes()).map_err(|source| {
+            Error::Json {
+                what: "limits".into(),
+                source,
+            }
+        })?;
     limits.set();
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! fedwasm bench train --model softmax|cnn [--batch N] [--examples N] [--epochs N] [--json]
 //! fedwasm bench recon [--clients N] [--rounds N] [--json]
 //! fedwasm bench matmul [--sizes 256,512,1024] [--runs N] [--json]
+//! fedwasm bench fuzz [--cases N] [--decoder NAME] [--seed S] [--json]
 //! fedwasm reference-run [--seed S]
 //! fedwasm simulate --workload w1|w2|w3 [flags]   (see simulate.rs)
 //! ```
@@ -15,6 +16,12 @@
 //! per epoch, then evaluates on the same writers' test data. A loss that
 //! becomes NaN or infinite ends it with an error naming the epoch and batch
 //! (both counted from 0) and exit status 1.
+//!
+//! `bench fuzz` mutates valid inputs of every decoder of untrusted bytes
+//! (`fedwasm::fuzz::targets`, default 1,000,000 cases each) under lowered
+//! limits, prints per decoder the cases, panics, largest allocation,
+//! allocations over the limits and seconds, and exits non-zero on any panic
+//! or over-limit allocation.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -94,6 +101,7 @@ pub fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("matmul") => {
             bench_matmul(&args[2..])
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("fuzz") => bench_fuzz(&args[2..]),
         Some("reference-run") => reference_run(&args[1..]),
         Some("simulate") => pick_backend().and_then(|b| crate::simulate::simulate(&args[1..], b)),
         Some("--help" | "-h" | "help") => {
@@ -351,6 +359,98 @@ fn bench_matmul(args: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Bytes in a human unit.
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..1024 => format!("{b} B"),
+        1024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+        _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+    }
+}
+
+fn bench_fuzz(args: &[String]) -> Result<()> {
+    let flags = Flags::parse(args, &["cases", "decoder", "seed"], &["json"])?;
+    let config =
+        fedwasm::fuzz::FuzzConfig::new(flags.get("cases", 1_000_000u64)?, flags.get("seed", 1u64)?);
+    let mut targets = fedwasm::fuzz::targets();
+    if let Some(name) = flags.get_opt::<String>("decoder")? {
+        let names: Vec<&str> = targets.iter().map(|t| t.name()).collect();
+        if !names.contains(&name.as_str()) {
+            return Err(Error::invalid(
+                "command line",
+                format!("unknown decoder {name:?}; decoders: {}", names.join(", ")),
+            ));
+        }
+        targets.retain(|t| t.name() == name);
+    }
+    let json = flags.has("json");
+    if !json {
+        let l = config.limits;
+        println!(
+            "fuzzing {} decoder(s), {} cases each, seed {}, under limits: {} message bytes, \
+             {} tensor elements, {} model parameters, {} examples per client; \
+             one allocation over {} counts as over the limits",
+            targets.len(),
+            config.cases,
+            config.seed,
+            l.max_message_bytes,
+            l.max_tensor_elements,
+            l.max_model_parameters,
+            l.max_examples_per_client,
+            human_bytes(config.max_alloc_bytes)
+        );
+    }
+    let mut failed = Vec::new();
+    for target in &targets {
+        let r = fedwasm::fuzz::run(target, &config);
+        if json {
+            println!("{}", serde_json::to_string(&r).expect("reports serialise"));
+        } else {
+            let errors: Vec<String> = r.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            println!(
+                "{:<22} {:>9} cases  {:>3} panics  max allocation {:>9}  {:>3} over the limits  \
+                 {:>7.1} s  (accepted {}, refused: {}; slowest case {:.2} ms)",
+                r.decoder,
+                r.cases,
+                r.panics,
+                human_bytes(r.max_alloc_bytes),
+                r.over_limit_allocs,
+                r.seconds,
+                r.accepted,
+                errors.join(", "),
+                r.slowest_case_ms
+            );
+        }
+        if !r.passed() {
+            let mut why = Vec::new();
+            if let Some(p) = &r.first_panic {
+                why.push(format!("first panic at case {}: {}", p.case, p.detail));
+            }
+            if let Some(o) = &r.first_over_limit {
+                why.push(format!("first over-limit case {}: {}", o.case, o.detail));
+            }
+            if !r.allocations_counted {
+                why.push("allocations were not counted (no CountingAlloc)".into());
+            }
+            why.extend(r.seeds_refused.iter().cloned());
+            failed.push(format!("{}: {}", r.decoder, why.join("; ")));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "bench fuzz",
+            format!(
+                "{} decoder(s) failed (rerun one with --decoder NAME --seed {}):\n  {}",
+                failed.len(),
+                config.seed,
+                failed.join("\n  ")
+            ),
+        ))
+    }
 }
 
 fn reference_run(args: &[String]) -> Result<()> {

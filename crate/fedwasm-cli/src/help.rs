@@ -88,6 +88,26 @@ usage: fedwasm bench matmul [--sizes 256,512,1024] [--runs N] [--json]
 Needs a WebGPU (Vulkan) adapter.",
     },
     Help {
+        path: &["bench", "fuzz"],
+        text: "fedwasm bench fuzz: mutated inputs for every decoder of untrusted bytes.
+
+usage: fedwasm bench fuzz [--cases N] [--decoder NAME] [--seed S] [--json]
+
+Decodes N mutations (bit flips, byte sets, truncations, length-field and
+number edits, splices, inserted and deleted runs, inputs past the size
+limit) of valid inputs of each decoder (weights files, the FEMNIST pack,
+model descriptions, checkpoints, optimizer state and config, LEAF,
+MovieLens, CSV, the protocol messages) under lowered limits, and prints per
+decoder the cases, panics, largest allocation, allocations over the limits
+and seconds. Exits non-zero on any panic or over-limit allocation, naming
+the first case (rerun it with the same --seed).
+
+  --cases N             cases per decoder (default 1000000)
+  --decoder NAME        only this decoder (an unknown name lists them)
+  --seed S              seed of the cases (default 1)
+  --json                one JSON object per decoder",
+    },
+    Help {
         path: &["reference-run"],
         text: "fedwasm reference-run: the deterministic reference run shared with the wasm build.
 

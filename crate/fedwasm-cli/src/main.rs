@@ -11,6 +11,12 @@ mod help;
 #[cfg(not(target_arch = "wasm32"))]
 mod simulate;
 
+/// Counts allocations for `fedwasm bench fuzz` (otherwise it only forwards
+/// to the system allocator, at the cost of one thread-local check).
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOC: fedwasm::fuzz::CountingAlloc = fedwasm::fuzz::CountingAlloc;
+
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     // Backend selection probes for a Vulkan GPU; Mesa's loader complains on

@@ -52,6 +52,7 @@ fn every_subcommand_answers_help() {
         (&["bench", "train", "--help"], "--examples N"),
         (&["bench", "recon", "--help"], "--clients N"),
         (&["bench", "matmul", "--help"], "--sizes"),
+        (&["bench", "fuzz", "--help"], "--decoder NAME"),
         (&["reference-run", "--help"], "--seed S"),
     ] {
         let text = run(args);
@@ -65,6 +66,7 @@ fn every_subcommand_answers_help() {
         "bench train",
         "bench recon",
         "bench matmul",
+        "bench fuzz",
         "reference-run",
     ] {
         assert!(overview.contains(c), "{c}: {overview}");

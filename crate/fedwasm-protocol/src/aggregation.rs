@@ -23,10 +23,10 @@
 //! [`ModelAggregator`] is the pluggable interface (TFF's model aggregator
 //! factories); [`MeanAggregator`] (TFF's `MeanFactory`) is the default.
 
+use crate::json::{obj, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 use crate::exact::{DeltaSum, MAX_WEIGHT};
 use crate::limits::{checked_product, LimitField};
 
@@ -66,18 +66,16 @@ impl WeightedMean {
     /// # Errors
     /// [`Error::Limit`] for a shape over the tensor limit.
     pub fn new(shapes: &[Vec<usize>]) -> Result<Self> {
-        let sums = shapes
-            .iter()
-            .map(|s| {
-                let n = checked_product(
-                    "WeightedMean::new",
-                    LimitField::TensorElements,
-                    || format!("elements of an update of shape {s:?}"),
-                    s.iter().copied(),
-                )?;
-                Ok(vec![DeltaSum::default(); n])
-            })
-            .collect::<Result<_>>()?;
+        let mut sums = Vec::with_capacity(shapes.len());
+        for s in shapes {
+            let n = checked_product(
+                "WeightedMean::new",
+                LimitField::TensorElements,
+                || format!("elements of an update of shape {s:?}"),
+                s.iter().copied(),
+            )?;
+            sums.push(vec![DeltaSum::default(); n]);
+        }
         Ok(WeightedMean {
             shapes: shapes.to_vec(),
             sums,
@@ -97,7 +95,10 @@ impl WeightedMean {
         {
             return Err(Error::invalid(
                 op,
-                format!("a client weight must be a whole number in 0..=2^32, got {weight}"),
+                format!(
+                    "a client weight must be a whole number in 0..=2^32, got {}",
+                    Float(weight)
+                ),
             ));
         }
         Ok(weight as u64)
@@ -128,7 +129,10 @@ impl WeightedMean {
         {
             return Err(Error::invalid(
                 OP,
-                format!("update variable {i} holds {} at index {j}", update[i][j]),
+                format!(
+                    "update variable {i} holds {} at index {j}",
+                    Float(update[i][j])
+                ),
             ));
         }
         let total = self
@@ -181,9 +185,9 @@ pub struct Aggregate {
     /// The aggregated update, one `f64` vector per variable.
     pub update: Vec<Vec<f64>>,
     /// The aggregator's state for the next round.
-    pub state: Value,
+    pub state: Json,
     /// Reported under `aggregator` in the round's metrics.
-    pub measurements: Value,
+    pub measurements: Json,
 }
 
 /// One round's aggregation in progress: takes validated client updates in
@@ -208,12 +212,12 @@ pub trait ModelAggregator {
     /// The aggregator's name, for messages.
     fn name(&self) -> &str;
     /// The state before the first round.
-    fn initialize(&self) -> Value;
+    fn initialize(&self) -> Json;
     /// Starts a round over variables of `shapes` from `state`.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] when `state` is not this aggregator's.
-    fn start(&self, state: &Value, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>>;
+    fn start(&self, state: &Json, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>>;
 }
 
 /// The weighted mean (TFF's `MeanFactory`): stateless (state
@@ -224,8 +228,11 @@ pub trait ModelAggregator {
 pub struct MeanAggregator;
 
 impl MeanAggregator {
-    fn state() -> Value {
-        json!({"value_sum_process": {}, "weight_sum_process": {}})
+    fn state() -> Json {
+        obj([
+            ("value_sum_process", Json::Obj(Vec::new())),
+            ("weight_sum_process", Json::Obj(Vec::new())),
+        ])
     }
 }
 
@@ -240,7 +247,10 @@ impl AggregationRound for MeanRound {
         Ok(Aggregate {
             update: self.0.mean(),
             state: MeanAggregator::state(),
-            measurements: json!({"mean_value": {}, "mean_weight": {}}),
+            measurements: obj([
+                ("mean_value", Json::Obj(Vec::new())),
+                ("mean_weight", Json::Obj(Vec::new())),
+            ]),
         })
     }
 }
@@ -250,17 +260,18 @@ impl ModelAggregator for MeanAggregator {
         "mean"
     }
 
-    fn initialize(&self) -> Value {
+    fn initialize(&self) -> Json {
         Self::state()
     }
 
-    fn start(&self, state: &Value, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>> {
+    fn start(&self, state: &Json, shapes: &[Vec<usize>]) -> Result<Box<dyn AggregationRound>> {
         if *state != Self::state() {
             return Err(Error::StateNotAssignable {
                 op: "MeanAggregator::start",
                 detail: format!(
-                    "aggregator state {state} is not the mean aggregator's {}",
-                    Self::state()
+                    "aggregator state {} is not the mean aggregator's {}",
+                    crate::json::to_string(state),
+                    crate::json::to_string(&Self::state())
                 ),
             });
         }

@@ -53,12 +53,11 @@
 //! bytes are an error. Errors are [`Error::Binary`] (code `bad_data`) or
 //! [`Error::Limit`] (code `limit`), naming the field.
 
-use serde::{Deserialize, Serialize};
-
 use crate::aggregation::ClientWeighting;
 use crate::checksum::crc32;
 use crate::error::{Error, Result};
-use crate::limits::{checked_product, LimitField, Limits};
+use crate::json::{obj, FromJson, Json, JsonError, ToJson};
+use crate::limits::{tensor_elements, LimitField, Limits};
 use crate::messages::{ClientState, ClientTask, ClientUpdate};
 use crate::metrics::UnfinalizedMetrics;
 use crate::model_weights::ModelWeights;
@@ -165,13 +164,10 @@ impl Writer {
         self.out.extend_from_slice(&[0; 3][..pad]);
     }
 
-    fn json<T: Serialize>(&mut self, what: &str, v: &T) -> Result<()> {
-        let s = serde_json::to_vec(v).map_err(|source| Error::Json {
-            what: what.into(),
-            source,
-        })?;
+    fn json(&mut self, v: &Json) {
+        let mut s = Vec::new();
+        crate::json::write(v, &mut s);
         self.text(&s);
-        Ok(())
     }
 
     fn tensors<'t>(
@@ -356,9 +352,9 @@ impl<'a> Reader<'a> {
             .map_err(|e| bad(self.kind, format!("{} is not UTF-8: {e}", field())))
     }
 
-    fn json<T: for<'de> Deserialize<'de>>(&mut self, field: &str) -> Result<T> {
+    fn json<T: FromJson>(&mut self, field: &str) -> Result<T> {
         let s = self.text(&|| field.to_string())?;
-        serde_json::from_slice(s).map_err(|source| Error::Json {
+        crate::json::from_slice(s).map_err(|source| Error::Json {
             what: format!("the {field} of a {}", self.kind.what()),
             source,
         })
@@ -367,7 +363,10 @@ impl<'a> Reader<'a> {
     fn tensors(&mut self, list: &str) -> Result<Vec<NamedTensor>> {
         // A tensor takes at least 8 bytes (an empty name and rank 0 plus data).
         let n = self.count(&|| format!("the number of tensors in {list}"), 8)?;
-        let mut out = Vec::with_capacity(n);
+        // Reserve for a few, never for what the count alone claims: a
+        // `NamedTensor` is 9 times the 8 bytes that vouch for it.
+        let mut out = Vec::with_capacity(n.min(1024));
+        let mut elements = 0u64;
         for i in 0..n {
             let name = self.string(&|| format!("the name of tensor {i} of {list}"))?;
             let field = |what: &str| format!("{what} of tensor {i} ({name:?}) of {list}");
@@ -376,11 +375,15 @@ impl<'a> Reader<'a> {
             for _ in 0..rank {
                 shape.push(self.u32(&|| field("a dimension"))? as usize);
             }
-            let len = checked_product(
+            // Zero dimensions count as one, as for any tensor.
+            let len =
+                tensor_elements("decode", &shape).map_err(|e| e.in_context(field("the shape")))?;
+            elements += len as u64;
+            Limits::current().check(
                 "decode",
-                LimitField::TensorElements,
-                || format!("the elements of {}", field("the shape")),
-                shape.iter().copied(),
+                LimitField::ModelParameters,
+                &format!("the elements of {list} together"),
+                elements,
             )?;
             let bytes = self.take(len.saturating_mul(4), &|| field("the data"))?;
             let data = bytes
@@ -435,12 +438,22 @@ fn bad(kind: Kind, detail: String) -> Error {
 // The messages
 // ---------------------------------------------------------------------------
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The JSON part of a task.
 struct TaskConfig {
     work: ClientWork,
     weighting: ClientWeighting,
     plan: DatasetPlan,
+}
+
+impl FromJson for TaskConfig {
+    fn from_json_value(v: &Json) -> std::result::Result<Self, JsonError> {
+        let o = v.object("struct TaskConfig", &["work", "weighting", "plan"])?;
+        Ok(TaskConfig {
+            work: o.req("work", ClientWork::from_json_value)?,
+            weighting: o.req("weighting", ClientWeighting::from_json_value)?,
+            plan: o.req("plan", DatasetPlan::from_json_value)?,
+        })
+    }
 }
 
 impl ClientTask {
@@ -458,14 +471,11 @@ impl ClientTask {
         w.u64(self.model_fingerprint);
         w.u64(self.client_key);
         w.u64(self.seed);
-        w.json(
-            "task configuration",
-            &TaskConfig {
-                work: self.work.clone(),
-                weighting: self.weighting,
-                plan: self.plan.clone(),
-            },
-        )?;
+        w.json(&obj([
+            ("work", self.work.to_json_value()),
+            ("weighting", self.weighting.to_json_value()),
+            ("plan", self.plan.to_json_value()),
+        ]));
         w.named(&self.global.trainable);
         w.named(&self.global.non_trainable);
         Ok(w.finish())
@@ -582,30 +592,95 @@ impl ClientState {
 }
 
 /// The JSON part of a checkpoint: everything but the floats.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CheckpointHeader {
     distributor: Empty,
-    aggregator: serde_json::Value,
+    aggregator: Json,
     evaluation: bool,
     finalizer: FinalizerHeader,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FinalizerHeader {
     round: u64,
     server_optimizer: Option<OptimizerHeader>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct OptimizerHeader {
     optimizer: String,
     step: u64,
     round: u64,
     shapes: Vec<Vec<usize>>,
     slots_per_variable: usize,
+}
+
+type JResult<T> = std::result::Result<T, JsonError>;
+
+impl ToJson for CheckpointHeader {
+    fn to_json_value(&self) -> Json {
+        let opt = self.finalizer.server_optimizer.as_ref().map(|o| {
+            obj([
+                ("optimizer", o.optimizer.as_str().into()),
+                ("step", o.step.into()),
+                ("round", o.round.into()),
+                (
+                    "shapes",
+                    Json::Arr(
+                        o.shapes
+                            .iter()
+                            .map(|s| Json::Arr(s.iter().map(|&d| d.into()).collect()))
+                            .collect(),
+                    ),
+                ),
+                ("slots_per_variable", o.slots_per_variable.into()),
+            ])
+        });
+        obj([
+            ("distributor", Json::Obj(Vec::new())),
+            ("aggregator", self.aggregator.clone()),
+            ("evaluation", self.evaluation.into()),
+            (
+                "finalizer",
+                obj([
+                    ("round", self.finalizer.round.into()),
+                    ("server_optimizer", opt.unwrap_or(Json::Null)),
+                ]),
+            ),
+        ])
+    }
+}
+
+impl FromJson for CheckpointHeader {
+    fn from_json_value(v: &Json) -> JResult<Self> {
+        let o = v.object(
+            "struct CheckpointHeader",
+            &["distributor", "aggregator", "evaluation", "finalizer"],
+        )?;
+        Ok(CheckpointHeader {
+            distributor: o.req("distributor", |d| {
+                d.object("struct Empty", &[]).map(|_| Empty {})
+            })?,
+            aggregator: o.req("aggregator", |a| Ok(a.clone()))?,
+            evaluation: o.req("evaluation", Json::as_bool)?,
+            finalizer: o.req("finalizer", |f| {
+                let f = f.object("struct FinalizerHeader", &["round", "server_optimizer"])?;
+                Ok(FinalizerHeader {
+                    round: f.req("round", Json::as_u64)?,
+                    server_optimizer: f.opt("server_optimizer", |s| {
+                        let s = s.object(
+                            "struct OptimizerHeader",
+                            &["optimizer", "step", "round", "shapes", "slots_per_variable"],
+                        )?;
+                        Ok(OptimizerHeader {
+                            optimizer: s.req("optimizer", |n| n.as_str().map(str::to_owned))?,
+                            step: s.req("step", Json::as_u64)?,
+                            round: s.req("round", Json::as_u64)?,
+                            shapes: s.req("shapes", |l| l.list(|d| d.list(Json::as_usize)))?,
+                            slots_per_variable: s.req("slots_per_variable", Json::as_usize)?,
+                        })
+                    })?,
+                })
+            })?,
+        })
+    }
 }
 
 impl LearningProcessState {
@@ -647,7 +722,7 @@ impl LearningProcessState {
             Kind::Checkpoint,
             floats(&weights.trainable) * (1 + per_var) + floats(&weights.non_trainable) + 1024,
         );
-        w.json("checkpoint header", &header)?;
+        w.json(&header.to_json_value());
         w.named(&weights.trainable);
         w.named(&weights.non_trainable);
         let names: Vec<String> = match opt {
@@ -827,12 +902,8 @@ pub fn f32_arrays(bytes: &[u8]) -> Result<Vec<(usize, usize)>> {
             for _ in 0..rank {
                 shape.push(r.u32(&|| format!("a dimension of tensor {i}"))? as usize);
             }
-            let len = checked_product(
-                "f32_arrays",
-                LimitField::TensorElements,
-                || format!("the elements of tensor {i}"),
-                shape.iter().copied(),
-            )?;
+            let len = tensor_elements("f32_arrays", &shape)
+                .map_err(|e| e.in_context(format_args!("tensor {i}")))?;
             out.push((r.pos, len));
             r.take(len.saturating_mul(4), &|| format!("the data of tensor {i}"))?;
         }

@@ -6,6 +6,36 @@
 
 use std::path::PathBuf;
 
+/// A float in a message, in shortest round-trip form as serde_json writes
+/// it (`0.1`, `120.0`, `1e-7`; `NaN`, `inf`, `-inf`), without core's float
+/// formatting, which is large in wasm (the aggregator's size budget).
+#[derive(Clone, Copy, Debug)]
+pub struct Float<T>(pub T);
+
+impl std::fmt::Display for Float<f64> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            f.write_str("NaN")
+        } else if x.is_infinite() {
+            f.write_str(if x > 0.0 { "inf" } else { "-inf" })
+        } else {
+            f.write_str(zmij::Buffer::new().format_finite(x))
+        }
+    }
+}
+
+impl std::fmt::Display for Float<f32> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_finite() {
+            f.write_str(zmij::Buffer::new().format_finite(x))
+        } else {
+            Float(f64::from(x)).fmt(f)
+        }
+    }
+}
+
 /// Result alias used throughout fedwasm.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -240,6 +270,52 @@ impl Error {
         "diverged",
         "refused",
     ];
+
+    /// This error with `context` (where in the input: `"variable 3
+    /// \"dense/kernel\""`, `"writer f0042_14"`) put before what it
+    /// describes: the `what` of [`Error::Limit`], the `detail` of
+    /// [`Error::Binary`], [`Error::Dataset`], [`Error::InvalidArgument`],
+    /// [`Error::Model`] and [`Error::Weights`]. Other variants already say
+    /// where, and are returned unchanged.
+    pub fn in_context(self, context: impl std::fmt::Display) -> Self {
+        let at = |s: String| format!("{context}: {s}");
+        match self {
+            Error::Limit {
+                op,
+                what,
+                field,
+                limit,
+                got,
+            } => Error::Limit {
+                op,
+                what: at(what),
+                field,
+                limit,
+                got,
+            },
+            Error::Binary { what, detail } => Error::Binary {
+                what,
+                detail: at(detail),
+            },
+            Error::Dataset { op, detail } => Error::Dataset {
+                op,
+                detail: at(detail),
+            },
+            Error::InvalidArgument { op, detail } => Error::InvalidArgument {
+                op,
+                detail: at(detail),
+            },
+            Error::Model { model, detail } => Error::Model {
+                model,
+                detail: at(detail),
+            },
+            Error::Weights { model, detail } => Error::Weights {
+                model,
+                detail: at(detail),
+            },
+            other => other,
+        }
+    }
 
     /// Shorthand for [`Error::Shape`] with displayable shapes.
     pub fn shape(

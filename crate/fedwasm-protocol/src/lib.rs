@@ -24,7 +24,9 @@
 //!   [`optim`] (server optimizers on the host), [`state`] (the process
 //!   state), [`round_metrics`], [`sampling`];
 //! * shared: [`error`] (the one error type, with stable codes), [`limits`],
-//!   [`checksum`], [`rng`].
+//!   [`checksum`], [`rng`];
+//! * [`fuzz`]: the mutation fuzzer every decoder of untrusted bytes is run
+//!   under (`fedwasm bench fuzz`).
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod aggregation;
@@ -33,6 +35,8 @@ pub mod encoding;
 pub mod error;
 pub mod exact;
 pub mod finalizer;
+pub mod fuzz;
+pub mod json;
 pub mod limits;
 pub mod messages;
 pub mod metrics;

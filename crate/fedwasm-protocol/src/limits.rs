@@ -10,6 +10,15 @@
 //! native process): [`Limits::current`] reads them, [`Limits::set`] replaces
 //! them. The defaults suit a browser tab (a wasm32 instance has at most
 //! 4 GiB of memory).
+//!
+//! | limit | checked by |
+//! |---|---|
+//! | `max_message_bytes` | every decoder, first ([`Limits::check_bytes`]) |
+//! | `max_tensor_elements` | every tensor made ([`tensor_elements`]) and every size a backend computes before it allocates or dispatches (GEMM operands and result, im2col, conv output, gathers); each shape a decoder reads; a client's feature buffer `[examples, ..x_shape]`; a batch |
+//! | `max_model_parameters` | a model's variables together (built from a description); a weights file, a checkpoint's global model, an optimizer state's slots |
+//! | `max_examples_per_client` | a client's examples, whatever loads them (LEAF, MovieLens, CSV, the FEMNIST pack), counted before anything is sized from them |
+//!
+//! [`crate::fuzz`] checks that no decoder panics or allocates past these.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -95,6 +104,22 @@ impl Limits {
         Ok(n)
     }
 
+    /// Checks the length of an encoded message, file or document (`what`,
+    /// e.g. `"weights file"`) against [`Limits::max_message_bytes`]: the first
+    /// check of every decoder, before it allocates anything.
+    ///
+    /// # Errors
+    /// [`Error::Limit`] naming `op`, `what` and `max_message_bytes`.
+    pub fn check_bytes(&self, op: &'static str, what: &str, len: usize) -> Result<()> {
+        self.check(
+            op,
+            LimitField::MessageBytes,
+            &format!("the size in bytes of {what}"),
+            len as u64,
+        )
+        .map(drop)
+    }
+
     /// The value of one field.
     pub fn get(&self, field: LimitField) -> u64 {
         match field {
@@ -170,6 +195,35 @@ pub fn checked_product(
     })
 }
 
+/// The element count of a tensor of `shape` (1 for a scalar `[]`),
+/// checked against [`Limits::max_tensor_elements`] in [`Limits::current`].
+///
+/// Zero dimensions count as one in the check, so an empty tensor cannot
+/// carry dimensions whose product overflows or exceeds the limit either:
+/// every partial product of a shape that passes (rows, columns, strides) is
+/// within the limit.
+///
+/// # Errors
+/// [`Error::Limit`] (`got: "overflow"` when the product does not fit in 64
+/// bits) naming `op` and the shape.
+pub fn tensor_elements(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let what = || {
+        if shape.contains(&0) {
+            format!("elements of a tensor of shape {shape:?} (zero dimensions counted as 1)")
+        } else {
+            format!("elements of a tensor of shape {shape:?}")
+        }
+    };
+    checked_product(
+        op,
+        LimitField::TensorElements,
+        what,
+        shape.iter().map(|&d| d.max(1)),
+    )?;
+    // No overflow: at most the product just checked.
+    Ok(shape.iter().product())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +239,35 @@ mod tests {
         assert!(e.to_string().contains("overflow"), "{e}");
         let e = checked_product("t", f, what, [1 << 20, 1 << 20]).unwrap_err();
         assert!(e.to_string().contains("max_tensor_elements"), "{e}");
+    }
+
+    #[test]
+    fn tensor_elements_counts_zero_dimensions_as_one() {
+        assert_eq!(tensor_elements("t", &[2, 0, 3]).unwrap(), 0);
+        assert_eq!(tensor_elements("t", &[]).unwrap(), 1);
+        assert_eq!(tensor_elements("t", &[4, 5]).unwrap(), 20);
+        let e = tensor_elements("t", &[0, 1 << 40]).unwrap_err();
+        assert_eq!(e.code(), "limit");
+        assert!(e.to_string().contains("zero dimensions"), "{e}");
+        let e = tensor_elements("t", &[1 << 32, 1 << 32, 0]).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
+    }
+
+    #[test]
+    fn check_bytes_names_the_field_and_the_document() {
+        let limits = Limits {
+            max_message_bytes: 10,
+            ..Limits::DEFAULT
+        };
+        assert!(limits.check_bytes("decode", "a weights file", 10).is_ok());
+        let e = limits
+            .check_bytes("decode", "a weights file", 11)
+            .unwrap_err();
+        assert_eq!(e.code(), "limit");
+        let m = e.to_string();
+        assert!(
+            m.contains("max_message_bytes") && m.contains("a weights file") && m.contains("11"),
+            "{m}"
+        );
     }
 }

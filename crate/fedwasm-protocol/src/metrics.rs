@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 
 /// The metrics fedwasm computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,7 +170,8 @@ impl UnfinalizedMetrics {
                     return Err(Error::invalid(
                         op,
                         format!(
-                            "metric {name}[{i}] is {x}; {}",
+                            "metric {name}[{i}] is {}; {}",
+                            Float(x),
                             if is_count {
                                 "counts must be whole numbers >= 0"
                             } else {
@@ -189,23 +190,22 @@ impl UnfinalizedMetrics {
     /// # Errors
     /// [`Error::InvalidArgument`] for an unknown metric name or a wrong-length vector.
     pub fn finalize(&self) -> Result<BTreeMap<String, f64>> {
-        self.0
-            .iter()
-            .map(|(name, v)| {
-                let kind = MetricKind::from_name(name)?;
-                if v.len() != kind.unfinalized_len() {
-                    return Err(Error::invalid(
-                        "UnfinalizedMetrics::finalize",
-                        format!(
-                            "metric {name} has {} values, expected {}",
-                            v.len(),
-                            kind.unfinalized_len()
-                        ),
-                    ));
-                }
-                Ok((name.clone(), kind.finalize(v)))
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        for (name, v) in &self.0 {
+            let kind = MetricKind::from_name(name)?;
+            if v.len() != kind.unfinalized_len() {
+                return Err(Error::invalid(
+                    "UnfinalizedMetrics::finalize",
+                    format!(
+                        "metric {name} has {} values, expected {}",
+                        v.len(),
+                        kind.unfinalized_len()
+                    ),
+                ));
+            }
+            out.insert(name.clone(), kind.finalize(v));
+        }
+        Ok(out)
     }
 
     /// One finalized metric, if present.

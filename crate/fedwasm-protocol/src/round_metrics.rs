@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metrics::MetricKind;
 use crate::state::Empty;
 
@@ -72,22 +72,19 @@ pub struct RoundMetrics {
     /// The clients' metrics.
     pub client_work: ClientWorkMetrics,
     /// The model aggregator's measurements.
-    pub aggregator: serde_json::Value,
+    pub aggregator: crate::json::Json,
     /// The finalizer's measurements.
     pub finalizer: FinalizerMetrics,
 }
 
 impl RoundMetrics {
-    /// The metrics as JSON.
+    /// The metrics as JSON (what serde_json writes for them; a non-finite
+    /// metric is `null`), through [`crate::json`].
     ///
     /// # Errors
-    /// [`Error::Json`] if serialisation fails (a non-finite metric is written
-    /// as `null` by serde_json, so in practice it does not).
+    /// None in practice; the `Result` is kept for callers.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|source| Error::Json {
-            what: "round metrics".into(),
-            source,
-        })
+        Ok(crate::json::to_string(self))
     }
 
     /// One training metric (`client_work.train.<kind>`).

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 use crate::exact::{F64Sum, MAX_WEIGHT};
 use crate::finalizer::apply_server_update;
 use crate::messages::{model_fingerprint, ClientTask, ClientUpdate};
@@ -253,16 +253,15 @@ impl ServerRound {
         } else {
             state.global_model_weights.trainable_shapes()
         };
-        let metric_sums = spec
-            .metrics
-            .iter()
-            .map(|k| {
-                (
-                    k.name().to_string(),
-                    vec![MetricSum::default(); k.unfinalized_len()],
-                )
-            })
-            .collect();
+        // Inserted one by one: a collected BTreeMap sorts, and its sort is
+        // more code than the aggregator's wasm wants for a handful of keys.
+        let mut metric_sums = BTreeMap::new();
+        for k in &spec.metrics {
+            metric_sums.insert(
+                k.name().to_string(),
+                vec![MetricSum::default(); k.unfinalized_len()],
+            );
+        }
         Ok(ServerRound {
             fingerprint: spec.fingerprint(),
             aggregation: aggregator.start(&state.aggregator, &shapes)?,
@@ -406,7 +405,8 @@ impl ServerRound {
                     "non_finite",
                     format!(
                         "tensor {:?} holds {} at index {i} (a client zeroes a non-finite update and says so)",
-                        t.name, t.data[i]
+                        t.name,
+                        Float(t.data[i])
                     ),
                 );
             }
@@ -437,7 +437,8 @@ impl ServerRound {
             return refuse(
                 "weight",
                 format!(
-                    "weight {w}; it must be a whole number in 0..={}",
+                    "weight {}; it must be a whole number in 0..={}",
+                    Float(w),
                     self.spec.max_client_weight
                 ),
             );
@@ -453,9 +454,16 @@ impl ServerRound {
                 return refuse(
                     "weight",
                     format!(
-                        "weight {w} under {:?} weighting with {examples} examples{}; expected {expected}",
+                        "weight {} under {:?} weighting with {} examples{}; expected {}",
+                        Float(w),
                         self.spec.weighting,
-                        if u.non_finite { " and a zeroed update" } else { "" }
+                        Float(examples),
+                        if u.non_finite {
+                            " and a zeroed update"
+                        } else {
+                            ""
+                        },
+                        Float(expected)
                     ),
                 );
             }
@@ -469,12 +477,11 @@ impl ServerRound {
     /// Whatever the aggregator or the finalizer report.
     pub fn finish(self) -> Result<(LearningProcessState, RoundMetrics)> {
         let old = &self.state;
-        let sums = UnfinalizedMetrics(
-            self.metric_sums
-                .iter()
-                .map(|(k, v)| (k.clone(), v.iter().map(MetricSum::value).collect()))
-                .collect(),
-        );
+        let mut sums = UnfinalizedMetrics::default();
+        for (k, v) in &self.metric_sums {
+            sums.0
+                .insert(k.clone(), v.iter().map(MetricSum::value).collect());
+        }
         let aggregate = self.aggregation.finish()?;
         let (weights, finalizer, finalizer_metrics, client_work, client_work_metrics) =
             match &self.spec.server_optimizer {

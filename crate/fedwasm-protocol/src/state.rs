@@ -77,7 +77,7 @@ pub struct LearningProcessState {
     /// The client work's state.
     pub client_work: ClientWorkState,
     /// The model aggregator's state.
-    pub aggregator: serde_json::Value,
+    pub aggregator: crate::json::Json,
     /// The finalizer's state.
     pub finalizer: FinalizerState,
 }
@@ -107,16 +107,72 @@ impl LearningProcessState {
         })
     }
 
-    /// Parses a checkpoint written by [`LearningProcessState::to_json`].
-    /// Whether it fits a process is checked when the process uses it.
+    /// Parses a checkpoint written by [`LearningProcessState::to_json`] and
+    /// checks what can be checked without the process: every size within
+    /// the limits and every tensor's data fitting its shape, the server
+    /// optimizer's slots likewise, and the evaluation metrics' structure
+    /// (known names, vectors of the right length). Whether it fits a
+    /// process is checked when the process uses it.
     ///
     /// # Errors
-    /// [`Error::Json`] for malformed JSON or unknown fields.
+    /// [`Error::Limit`] for a text over `max_message_bytes` or sizes over
+    /// the tensor and parameter limits (naming the variable);
+    /// [`Error::Json`] for malformed JSON or unknown fields;
+    /// [`Error::Data`] for data that does not fit its shape or malformed
+    /// evaluation metrics.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|source| Error::Json {
+        const OP: &str = "LearningProcessState::from_json";
+        crate::limits::Limits::current().check_bytes(OP, "a checkpoint", json.len())?;
+        let state: Self = serde_json::from_str(json).map_err(|source| Error::Json {
             what: WHAT.into(),
             source,
-        })
+        })?;
+        let weights = &state.global_model_weights;
+        let mut parameters = 0u64;
+        for (list, vars) in [
+            ("trainable", &weights.trainable),
+            ("non_trainable", &weights.non_trainable),
+        ] {
+            for v in vars {
+                let at = |e: Error| {
+                    e.in_context(format_args!(
+                        "global_model_weights.{list} variable {:?}",
+                        v.name
+                    ))
+                };
+                let n = crate::limits::tensor_elements(OP, &v.shape).map_err(at)?;
+                if n != v.data.len() {
+                    return Err(Error::data(
+                        WHAT,
+                        format!("global_model_weights.{list} variable {:?}", v.name),
+                        "data",
+                        format!("{} values for shape {:?}", v.data.len(), v.shape),
+                    ));
+                }
+                parameters += n as u64;
+                crate::limits::Limits::current()
+                    .check(
+                        OP,
+                        crate::limits::LimitField::ModelParameters,
+                        "parameters of the global model",
+                        parameters,
+                    )
+                    .map_err(at)?;
+            }
+        }
+        if let Some(opt) = &state.finalizer.server_optimizer {
+            opt.check_sizes(OP)?;
+        }
+        if let Some(eval) = &state.client_work.eval {
+            for (field, m) in [
+                ("current_round_metrics", &eval.current_round_metrics),
+                ("total_rounds_metrics", &eval.total_rounds_metrics),
+            ] {
+                m.check(OP)
+                    .map_err(|e| Error::data(WHAT, "client_work.eval", field, e.to_string()))?;
+            }
+        }
+        Ok(state)
     }
 
     /// The number of rounds run so far.

@@ -22,6 +22,10 @@
 //!
 //! Both readers reject non-finite values, data that does not fit its shape
 //! and duplicate names, naming the variable; neither panics on any input.
+//! Both check [`crate::limits::Limits`] in force: the file's size
+//! (`max_message_bytes`) before anything else, each shape
+//! (`max_tensor_elements`) and the total (`max_model_parameters`), with an
+//! [`Error::Limit`] naming the variable.
 
 mod binary;
 mod json;
@@ -30,7 +34,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 
 /// One variable: name, shape and row-major `f32` elements.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,7 +84,8 @@ impl NamedTensor {
         if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
             return Err(format!(
                 "variable {:?}: non-finite value {} at index {i}",
-                self.name, self.data[i]
+                self.name,
+                Float(self.data[i])
             ));
         }
         Ok(())
@@ -141,6 +146,31 @@ impl WeightsSnapshot {
         Ok(())
     }
 
+    /// Checks every shape against
+    /// [`Limits::max_tensor_elements`](crate::limits::Limits::max_tensor_elements)
+    /// and the total against
+    /// [`Limits::max_model_parameters`](crate::limits::Limits::max_model_parameters)
+    /// in [`Limits::current`](crate::limits::Limits::current).
+    ///
+    /// # Errors
+    /// [`Error::Limit`] naming `op` and the first variable over a limit.
+    pub fn check_limits(&self, op: &'static str) -> Result<()> {
+        let limits = crate::limits::Limits::current();
+        let mut parameters = 0u64;
+        for (i, v) in self.variables.iter().enumerate() {
+            let n = crate::limits::tensor_elements(op, &v.shape)
+                .map_err(|e| e.in_context(format_args!("variable {i} {:?}", v.name)))?;
+            parameters += n as u64;
+            limits.check(
+                op,
+                crate::limits::LimitField::ModelParameters,
+                "parameters of the snapshot (all variables together)",
+                parameters,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Checks the snapshot (see the module docs for the rules).
     ///
     /// # Errors
@@ -165,6 +195,8 @@ impl WeightsSnapshot {
     /// Parses a JSON document written by [`WeightsSnapshot::to_json`].
     ///
     /// # Errors
+    /// [`Error::Limit`] for a document over `max_message_bytes` or a shape
+    /// or total over the tensor and parameter limits;
     /// [`Error::Json`] for malformed JSON, unknown fields (naming the
     /// variable), a wrong `format` or `version`, data that does not fit its
     /// shape, non-finite values or duplicate names.
@@ -191,7 +223,8 @@ impl WeightsSnapshot {
     /// Parses the binary format.
     ///
     /// # Errors
-    /// [`Error::Binary`] for a bad magic number, an unsupported version, a
+    /// [`Error::Limit`] for a file over `max_message_bytes` or a shape or
+    /// total over the tensor and parameter limits; [`Error::Binary`] for a bad magic number, an unsupported version, a
     /// checksum mismatch, truncation, sizes larger than the file, trailing
     /// bytes, invalid UTF-8 names, non-finite values or duplicate names.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
@@ -199,6 +232,7 @@ impl WeightsSnapshot {
             let snapshot = WeightsSnapshot {
                 variables: crate::encoding::read_weights_v2(bytes)?,
             };
+            snapshot.check_limits("WeightsSnapshot::from_bytes")?;
             snapshot.check().map_err(|detail| Error::Binary {
                 what: "fedwasm weights".into(),
                 detail,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 use crate::optim::OptimizerConfig;
 
 /// What a client does in a round.
@@ -68,7 +68,10 @@ impl ClientWork {
                     if !(mu.is_finite() && *mu >= 0.0) {
                         return Err(Error::invalid(
                             "build_fed_prox",
-                            format!("proximal_strength must be finite and >= 0, got {mu}"),
+                            format!(
+                                "proximal_strength must be finite and >= 0, got {}",
+                                Float(*mu)
+                            ),
                         ));
                     }
                 }

@@ -42,6 +42,7 @@ pub use fedwasm_protocol::checksum;
 pub mod data;
 pub use fedwasm_protocol::{error, limits};
 pub mod federated;
+pub mod fuzz;
 pub mod gradient;
 pub mod layers;
 pub mod metrics;

@@ -70,30 +70,61 @@ impl Clone for Tensor {
     }
 }
 
-/// Number of elements of `shape` (1 for a scalar `[]`).
+/// Number of elements of `shape` (1 for a scalar `[]`), saturating at
+/// `usize::MAX` instead of wrapping, so an overflowing shape never matches
+/// a real buffer. Exact for the shape of any existing [`Tensor`]; for a
+/// shape from input use [`checked_numel`].
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    if shape.contains(&0) {
+        return 0;
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .unwrap_or(usize::MAX)
+}
+
+/// Number of elements of `shape`, checked for overflow and against
+/// [`Limits::max_tensor_elements`](crate::limits::Limits::max_tensor_elements)
+/// (zero dimensions counted as one: see [`crate::limits::tensor_elements`]).
+///
+/// # Errors
+/// [`Error::Limit`] naming `op` and the shape.
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    crate::limits::tensor_elements(op, shape)
 }
 
 impl Tensor {
-    /// A host `f32` tensor. Fails if `data.len()` is not the product of `shape`.
+    /// A host `f32` tensor.
+    ///
+    /// # Errors
+    /// [`Error::Limit`] when the shape overflows or exceeds
+    /// [`Limits::max_tensor_elements`](crate::limits::Limits::max_tensor_elements)
+    /// ([`checked_numel`]); [`Error::DataLength`] when `data.len()` is not
+    /// the product of `shape`.
     pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Self> {
         Self::from_data(shape, TensorData::F32(data))
     }
 
-    /// A host `f64` tensor. Fails if `data.len()` is not the product of `shape`.
+    /// A host `f64` tensor.
+    ///
+    /// # Errors
+    /// As [`Tensor::new`].
     pub fn from_f64(shape: &[usize], data: Vec<f64>) -> Result<Self> {
         Self::from_data(shape, TensorData::F64(data))
     }
 
-    /// A tensor from any storage, checking the length.
+    /// A tensor from any storage, checking the shape and the length.
+    ///
+    /// # Errors
+    /// As [`Tensor::new`].
     pub fn from_data(shape: &[usize], data: TensorData) -> Result<Self> {
         let len = match &data {
             TensorData::F32(v) => v.len(),
             TensorData::F64(v) => v.len(),
             TensorData::Gpu(g) => g.len(),
         };
-        if len != numel(shape) {
+        if len != checked_numel("Tensor::new", shape)? {
             return Err(Error::DataLength {
                 op: "Tensor::new",
                 shape: shape.to_vec(),
@@ -107,11 +138,19 @@ impl Tensor {
     }
 
     /// All zeros in the given precision.
+    ///
+    /// # Panics
+    /// When `shape` overflows or its elements cannot be allocated; for a
+    /// shape from input check it with [`checked_numel`] first (as
+    /// [`crate::backend::Backend::zeros`] does).
     pub fn zeros(shape: &[usize], precision: Precision) -> Self {
         Self::full(shape, 0.0, precision)
     }
 
     /// Every element equal to `value`.
+    ///
+    /// # Panics
+    /// As [`Tensor::zeros`].
     pub fn full(shape: &[usize], value: f64, precision: Precision) -> Self {
         let n = numel(shape);
         let data = match precision {
@@ -216,8 +255,12 @@ impl Tensor {
     }
 
     /// The same elements viewed with another shape of equal size.
+    ///
+    /// # Errors
+    /// [`Error::Limit`] for a shape that overflows or exceeds the limit,
+    /// [`Error::Shape`] for one of another size.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor> {
-        if numel(shape) != self.len() {
+        if checked_numel("reshape", shape)? != self.len() {
             return Err(Error::shape("reshape", &self.shape, shape));
         }
         self.shape = shape.to_vec();
@@ -256,6 +299,32 @@ mod tests {
     fn rejects_wrong_length() {
         let err = Tensor::new(&[2, 3], vec![0.0; 5]).unwrap_err();
         assert!(err.to_string().contains("[2, 3]"), "{err}");
+    }
+
+    /// `[HALF, HALF]` has `usize::MAX + 1` elements: its product wraps to 0,
+    /// the length of an empty buffer (`[1 << 32, 1 << 32]` natively).
+    const HALF: usize = 1 << (usize::BITS / 2);
+
+    #[test]
+    fn overflowing_shapes_are_refused_not_wrapped() {
+        for shape in [&[HALF, HALF][..], &[HALF, HALF, 0], &[0, HALF, HALF]] {
+            let err = Tensor::new(shape, vec![]).unwrap_err();
+            assert_eq!(err.code(), "limit", "{shape:?}");
+            assert!(err.to_string().contains("max_tensor_elements"), "{err}");
+            assert_eq!(Tensor::from_f64(shape, vec![]).unwrap_err().code(), "limit");
+        }
+        #[cfg(target_pointer_width = "64")]
+        {
+            let err = Tensor::new(&[1 << 32, 1 << 32], vec![]).unwrap_err();
+            assert!(err.to_string().contains("overflow"), "{err}");
+        }
+        // Over the element limit without overflowing.
+        let err = Tensor::new(&[1 << 20, 1 << 20], vec![]).unwrap_err();
+        assert!(err.to_string().contains("max_tensor_elements"), "{err}");
+        assert_eq!(numel(&[HALF, HALF]), usize::MAX);
+        assert_eq!(numel(&[HALF, HALF, 0]), 0);
+        let t = Tensor::new(&[2, 2], vec![0.0; 4]).unwrap();
+        assert_eq!(t.reshape(&[HALF, HALF]).unwrap_err().code(), "limit");
     }
 
     #[test]

@@ -41,9 +41,43 @@ fn three_clients() -> Vec<Dataset> {
     .unwrap()
 }
 
+// add_count_finite (what training counts diverging batches with): NaNs of
+// several payloads, both infinities, f32::MAX, subnormals and zeros, at
+// sizes around and past a workgroup (256); GPU and CPU agree exactly with
+// the count made here, added to what the counter held.
+//
 // lr 1e34 (the loss sum passes f32::MAX) and 1e36 (a non-finite batch
 // loss): the GPU names the CPU's epoch and batch, reading back once.
 gpu_tests! {
+    async fn add_count_finite_matches_the_cpu_on_special_values(b: &WebGpuBackend) {
+        let special = [
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7f80_0001),
+            f32::from_bits(0xffc0_1234),
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            -f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            0.0,
+            -0.0,
+            1.5,
+        ];
+        let cpu = CpuBackend::new();
+        for n in [0usize, 1, 13, 255, 256, 257, 1_000] {
+            let data: Vec<f32> = (0..n).map(|i| special[(i * 7 + n) % special.len()]).collect();
+            let want = 5.0 + data.iter().filter(|v| v.is_finite()).count() as f32;
+            let (g, c) = common::gpu::both(b, &[n], &data);
+            let (mut gc, mut cc) = common::gpu::both(b, &[1], &[5.0]);
+            b.add_count_finite(&mut gc, &g).unwrap();
+            cpu.add_count_finite(&mut cc, &c).unwrap();
+            assert_eq!(common::gpu::read(b, &gc).await, vec![want], "GPU, {n} elements");
+            assert_eq!(cc.to_f32_vec(), vec![want], "CPU, {n} elements");
+        }
+    }
+
     async fn divergence_names_the_cpus_epoch_and_batch_in_one_read_back(
         b: &WebGpuBackend
     ) {

@@ -104,9 +104,15 @@ impl OptimizerConfig {
     /// Parses a configuration from JSON and validates it.
     ///
     /// # Errors
+    /// [`Error::Limit`] for a text over `max_message_bytes`;
     /// [`Error::Json`] for malformed JSON or unknown fields,
     /// [`Error::Optimizer`] for invalid hyper-parameters.
     pub fn from_json(json: &str) -> Result<Self> {
+        crate::limits::Limits::current().check_bytes(
+            "OptimizerConfig::from_json",
+            "an optimizer config",
+            json.len(),
+        )?;
         let config: OptimizerConfig = serde_json::from_str(json).map_err(|source| Error::Json {
             what: "optimizer config".into(),
             source,

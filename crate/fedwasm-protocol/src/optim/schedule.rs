@@ -17,7 +17,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::validate::optimizer_error;
-use crate::error::Result;
+use crate::error::{Float, Result};
 
 /// The learning rate of an optimizer, as a function of the federated round.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,7 +82,7 @@ fn check_rate(name: &str, value: f32) -> Result<()> {
     } else {
         Err(optimizer_error(
             WHAT,
-            format!("{name} = {value} must be finite and non-negative"),
+            format!("{name} = {} must be finite and non-negative", Float(value)),
         ))
     }
 }
@@ -186,7 +186,10 @@ impl LearningRate {
         if !lr.is_finite() {
             return Err(optimizer_error(
                 WHAT,
-                format!("schedule {self:?} is not finite at round {round}"),
+                format!(
+                    "schedule {} is not finite at round {round}",
+                    crate::json::to_string(self)
+                ),
             ));
         }
         Ok(lr)

@@ -45,13 +45,11 @@ impl ServerOptimizer {
     pub fn new(config: OptimizerConfig, shapes: &[Vec<usize>]) -> Result<Self> {
         config.validate()?;
         let inits = config.rule.slot_inits();
-        let slots = shapes
-            .iter()
-            .map(|s| {
-                let n = elements("ServerOptimizer::new", s)?;
-                Ok(inits.iter().map(|&v| vec![v; n]).collect())
-            })
-            .collect::<Result<_>>()?;
+        let mut slots = Vec::with_capacity(shapes.len());
+        for s in shapes {
+            let n = elements("ServerOptimizer::new", s)?;
+            slots.push(inits.iter().map(|&v| vec![v; n]).collect());
+        }
         Ok(ServerOptimizer {
             config,
             shapes: shapes.to_vec(),

@@ -71,15 +71,61 @@ impl OptimizerState {
         })
     }
 
-    /// Parses a state from JSON. Consistency with a configuration is checked
-    /// by `fedwasm::optim::Optimizer::from_state` and [`super::ServerOptimizer::from_state`].
+    /// Parses a state from JSON and checks its sizes: each shape within
+    /// the tensor limit, each slot's data fitting its shape, the slots
+    /// together within the parameter limit. Consistency with a
+    /// configuration is checked by `fedwasm::optim::Optimizer::from_state`
+    /// and [`super::ServerOptimizer::from_state`].
     ///
     /// # Errors
-    /// [`Error::Json`] for malformed JSON or unknown fields.
+    /// [`Error::Limit`] for a text over `max_message_bytes` or sizes over
+    /// the limits; [`Error::Json`] for malformed JSON or unknown fields;
+    /// [`Error::Data`] for a slot whose data does not fit its shape.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|source| Error::Json {
+        const OP: &str = "OptimizerState::from_json";
+        crate::limits::Limits::current().check_bytes(OP, "an optimizer state", json.len())?;
+        let state: OptimizerState = serde_json::from_str(json).map_err(|source| Error::Json {
             what: WHAT.into(),
             source,
-        })
+        })?;
+        state.check_sizes(OP)?;
+        Ok(state)
+    }
+
+    /// Checks the sizes of a state from input (see
+    /// [`OptimizerState::from_json`]).
+    ///
+    /// # Errors
+    /// As [`OptimizerState::from_json`], naming `op` and the variable.
+    pub fn check_sizes(&self, op: &'static str) -> Result<()> {
+        use crate::limits::{tensor_elements, LimitField, Limits};
+        let mut total = 0u64;
+        for (i, shape) in self.shapes.iter().enumerate() {
+            tensor_elements(op, shape).map_err(|e| e.in_context(format_args!("variable {i}")))?;
+        }
+        for (i, slots) in self.slots.iter().enumerate() {
+            for (j, slot) in slots.iter().enumerate() {
+                let at = |e: Error| e.in_context(format_args!("slot {j} of variable {i}"));
+                let n = tensor_elements(op, &slot.shape).map_err(at)?;
+                if n != slot.data.len() {
+                    return Err(Error::data(
+                        WHAT,
+                        format!("slot {j} of variable {i}"),
+                        "data",
+                        format!("{} values for shape {:?}", slot.data.len(), slot.shape),
+                    ));
+                }
+                total += n as u64;
+                Limits::current()
+                    .check(
+                        op,
+                        LimitField::ModelParameters,
+                        "slot elements (all slots together)",
+                        total,
+                    )
+                    .map_err(at)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! anything, so a bad configuration never touches a weight.
 
 use super::UpdateRule;
-use crate::error::{Error, Result};
+use crate::error::{Error, Float, Result};
 
 /// An [`Error::Optimizer`] for `rule`.
 pub fn optimizer_error(optimizer: &str, detail: impl Into<String>) -> Error {
@@ -31,7 +31,12 @@ fn check_range(
         let close = if hi_open { ")" } else { "]" };
         Err(optimizer_error(
             optimizer,
-            format!("{name} = {value} is outside [{lo}, {hi}{close}"),
+            format!(
+                "{name} = {} is outside [{}, {}{close}",
+                Float(value),
+                Float(lo),
+                Float(hi)
+            ),
         ))
     }
 }

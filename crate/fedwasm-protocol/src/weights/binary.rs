@@ -11,6 +11,11 @@ use std::collections::HashSet;
 use super::{NamedTensor, WeightsSnapshot};
 use crate::checksum::crc32;
 use crate::error::{Error, Result};
+use crate::limits::{tensor_elements, LimitField, Limits};
+
+const OP: &str = "WeightsSnapshot::from_bytes";
+/// The most variables reserved for before any is read.
+const RESERVE_MAX: usize = 1024;
 
 /// File magic.
 pub const MAGIC: &[u8; 4] = b"FWWT";
@@ -107,6 +112,7 @@ impl<'a> Cursor<'a> {
 
 /// Parses and validates a binary snapshot.
 pub fn read(bytes: &[u8]) -> Result<WeightsSnapshot> {
+    Limits::current().check_bytes(OP, "a binary weights file", bytes.len())?;
     let head = &bytes[..bytes.len().min(4)];
     if head != &MAGIC[..head.len()] {
         return Err(err(format!(
@@ -149,8 +155,10 @@ fn parse_body(body: &[u8]) -> Result<WeightsSnapshot> {
     };
     // Each variable takes at least 8 bytes (name length and rank).
     let count = c.count(8, &|| "variable count".into())?;
-    let mut variables = Vec::with_capacity(count);
+    // Reserve for what the file can hold, but never from the header alone.
+    let mut variables = Vec::with_capacity(count.min(RESERVE_MAX));
     let mut seen = HashSet::new();
+    let mut parameters = 0u64;
     for i in 0..count {
         let name_len = c.count(1, &|| format!("name length of variable {i}"))?;
         let raw = c.take(name_len, &|| format!("name of variable {i}"))?;
@@ -162,14 +170,21 @@ fn parse_body(body: &[u8]) -> Result<WeightsSnapshot> {
         for _ in 0..rank {
             shape.push(c.u32(&|| format!("shape of variable {i} {name:?}"))? as usize);
         }
-        let len = super::shape_len(&shape)
-            .filter(|n| n.checked_mul(4).is_some_and(|b| b <= c.remaining()))
-            .ok_or_else(|| {
-                err(format!(
-                    "variable {i} {name:?} of shape {shape:?} needs more data than the {} bytes that remain",
-                    c.remaining()
-                ))
-            })?;
+        let len = tensor_elements(OP, &shape)
+            .map_err(|e| e.in_context(format_args!("variable {i} {name:?}")))?;
+        if len.checked_mul(4).is_none_or(|b| b > c.remaining()) {
+            return Err(err(format!(
+                "variable {i} {name:?} of shape {shape:?} needs more data than the {} bytes that remain",
+                c.remaining()
+            )));
+        }
+        parameters += len as u64;
+        Limits::current().check(
+            OP,
+            LimitField::ModelParameters,
+            "parameters of the snapshot (all variables together)",
+            parameters,
+        )?;
         let data: Vec<f32> = c
             .take(4 * len, &|| format!("data of variable {i} {name:?}"))?
             .chunks_exact(4)

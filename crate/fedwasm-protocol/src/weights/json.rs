@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::{NamedTensor, WeightsSnapshot};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// The `format` tag.
 pub const FORMAT: &str = "fedwasm-weights";
@@ -62,6 +63,9 @@ pub fn write(w: &WeightsSnapshot) -> Result<String> {
 
 /// Parses and validates a snapshot.
 pub fn read(json: &str) -> Result<WeightsSnapshot> {
+    const OP: &str = "WeightsSnapshot::from_json";
+    // What parsing allocates is bounded by the text's length.
+    Limits::current().check_bytes(OP, "a JSON weights document", json.len())?;
     let env: EnvelopeIn = serde_json::from_str(json).map_err(|source| Error::Json {
         what: WHAT.into(),
         source,
@@ -90,6 +94,7 @@ pub fn read(json: &str) -> Result<WeightsSnapshot> {
         variables.push(v);
     }
     let snapshot = WeightsSnapshot { variables };
+    snapshot.check_limits(OP)?;
     snapshot.check().map_err(custom)?;
     Ok(snapshot)
 }

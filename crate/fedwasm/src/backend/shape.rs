@@ -5,6 +5,7 @@ use crate::backend::cpu::Real;
 use crate::backend::Padding;
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
+use crate::limits::{checked_product, LimitField};
 use crate::optim::validate::{check_step, optimizer_error};
 use crate::optim::UpdateRule;
 use crate::tensor::Tensor;
@@ -17,8 +18,34 @@ pub(crate) fn dims2(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
+/// The element count of a `rows x cols` matrix or any product of sizes
+/// computed from shapes, checked for overflow and against
+/// [`crate::limits::Limits::max_tensor_elements`] before anything is
+/// allocated or dispatched. Zero sizes count as one in the check (as in
+/// [`crate::limits::tensor_elements`]), so every partial product of a size
+/// that passes is within the limit too.
+///
+/// # Errors
+/// [`Error::Limit`] naming `op` and `what`.
+pub(crate) fn checked_size(
+    op: &'static str,
+    what: impl Fn() -> String,
+    dims: impl IntoIterator<Item = usize> + Clone,
+) -> Result<usize> {
+    checked_product(
+        op,
+        LimitField::TensorElements,
+        what,
+        dims.clone().into_iter().map(|d| d.max(1)),
+    )?;
+    // No overflow: at most the product just checked.
+    Ok(dims.into_iter().product())
+}
+
 /// `(m, k, n)` of `op(a) * op(b)`, where `op(x)` is `x` or `x^T` (`ta`,
-/// `tb`): both 2-D, inner dimensions equal.
+/// `tb`): both 2-D, inner dimensions equal, and every operand size (`m * k`,
+/// `k * n`, the result's `m * n`) within the limits, so a kernel never
+/// computes a wrapped length.
 pub(crate) fn matmul_dims(
     op: &'static str,
     a: &Tensor,
@@ -37,6 +64,9 @@ pub(crate) fn matmul_dims(
             got: format!("op(b) is [{kb}, {n}] (transpose_b={tb})"),
         });
     }
+    checked_size(op, || format!("elements of op(a) [{m}, {k}]"), [m, k])?;
+    checked_size(op, || format!("elements of op(b) [{k}, {n}]"), [k, n])?;
+    checked_size(op, || format!("elements of the product [{m}, {n}]"), [m, n])?;
     Ok((m, k, n))
 }
 
@@ -102,6 +132,7 @@ pub(crate) fn same_len(op: &'static str, pred: &Tensor, target: &Tensor) -> Resu
 /// the others (the per-lookup gradients of an embedding).
 pub(crate) fn rows_of(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     match t.shape().split_last() {
+        // No overflow: a tensor's shape has a checked product.
         Some((&k, lead)) => Ok((lead.iter().product(), k)),
         None => Err(Error::shape(op, "a tensor [.., k]", t.shape())),
     }
@@ -230,6 +261,9 @@ impl ConvGeometry {
                 w.shape(),
             ));
         }
+        // Every size the kernels compute from the geometry, checked before
+        // anything is allocated: the input and the kernel exist (so their
+        // products are within the limits), the rest is checked here.
         let (ho, wo, pad_top, pad_left) = match padding {
             Padding::Same => (h, wd, (kh - 1) / 2, (kw - 1) / 2),
             Padding::Valid => {
@@ -243,6 +277,21 @@ impl ConvGeometry {
                 (h - kh + 1, wd - kw + 1, 0, 0)
             }
         };
+        let patch = checked_size(
+            op,
+            || format!("taps of a {kh}x{kw}x{c} kernel"),
+            [kh, kw, c],
+        )?;
+        checked_size(
+            op,
+            || format!("output pixels {n}x{ho}x{wo} times {patch} taps (im2col)"),
+            [n, ho, wo, patch],
+        )?;
+        checked_size(
+            op,
+            || format!("elements of the output [{n}, {ho}, {wo}, {f}]"),
+            [n, ho, wo, f],
+        )?;
         Ok(ConvGeometry {
             n,
             h,
@@ -312,7 +361,8 @@ pub(crate) fn pool_grad_dims(
     Ok((n, h, w, c))
 }
 
-/// Checks a dropout mask request (rate in `[0, 1)`, an element count the u32
+/// Checks a dropout mask request (rate in `[0, 1)`, a shape within the
+/// limits ([`crate::tensor::checked_numel`]), an element count the u32
 /// counter of [`crate::rng::counter_uniform`] reaches) and returns the
 /// count and the kept elements' scale `1 / (1 - rate)` (computed in f64).
 pub(crate) fn dropout_dims(shape: &[usize], rate: f32) -> Result<(usize, f64)> {
@@ -320,7 +370,7 @@ pub(crate) fn dropout_dims(shape: &[usize], rate: f32) -> Result<(usize, f64)> {
     if !(0.0..1.0).contains(&rate) {
         return Err(Error::invalid(OP, format!("rate {rate} is not in [0, 1)")));
     }
-    let n: usize = shape.iter().product();
+    let n = crate::tensor::checked_numel(OP, shape)?;
     if n > u32::MAX as usize {
         return Err(Error::invalid(
             OP,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::client_data::ClientData;
 use super::element::{ElementSpec, Examples, LabelSpec};
 use crate::error::{Error, Result};
+use crate::limits::{LimitField, Limits};
 
 /// A column, by 0-based position or by header name.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,29 +71,53 @@ pub fn load_csv(path: &std::path::Path, opts: &CsvOptions) -> Result<ClientData>
 /// Parses CSV text; `name` is used in error messages.
 ///
 /// # Errors
+/// [`Error::Limit`] for a text over `max_message_bytes`, more columns than
+/// `max_tensor_elements` or a client with more rows than
+/// `max_examples_per_client`;
 /// [`Error::Data`] naming the file, line and field when a row has the wrong
 /// number of columns ("expected N columns, found M"), a feature or label is
 /// not a finite number (naming the column), a label does not fit
 /// [`CsvOptions::label`], a column reference is unknown, a quote is
 /// unterminated, or there are no rows.
 pub fn parse_csv(name: &str, text: &str, opts: &CsvOptions) -> Result<ClientData> {
+    const OP: &str = "parse_csv";
+    let limits = Limits::current();
+    limits
+        .check_bytes(OP, "a CSV file", text.len())
+        .map_err(|e| e.in_context(format_args!("file {name}")))?;
     let mut lines = text
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .filter(|(_, l)| !l.trim().is_empty());
+    // The first line fixes the width: a label, maybe a client id, and the
+    // features of one example (a tensor, so at most max_tensor_elements).
+    let max_width = usize::try_from(limits.max_tensor_elements)
+        .unwrap_or(usize::MAX)
+        .saturating_add(2);
+    let first_line = |ln: usize, line: &str| {
+        split_fields(name, ln, line, opts.delimiter, max_width)?.ok_or_else(|| Error::Limit {
+            op: OP,
+            what: format!(
+                "columns of line {ln} of {name} (features of one example, plus label and client)"
+            ),
+            field: LimitField::TensorElements.name(),
+            limit: limits.max_tensor_elements,
+            got: format!("more than {max_width}"),
+        })
+    };
     let mut header: Option<Vec<String>> = None;
     let mut first_row = None;
     if opts.has_header {
         if let Some((ln, line)) = lines.next() {
-            header = Some(split_fields(name, ln, line, opts.delimiter)?);
+            header = Some(first_line(ln, line)?);
         }
     } else {
         first_row = lines.next();
     }
     let width = match (&header, first_row) {
         (Some(h), _) => h.len(),
-        (None, Some((ln, line))) => split_fields(name, ln, line, opts.delimiter)?.len(),
+        (None, Some((ln, line))) => first_line(ln, line)?.len(),
         (None, None) => return Err(Error::data(name, "file", "rows", "no rows")),
     };
     let col_name = |j: usize| match &header {
@@ -136,16 +161,22 @@ pub fn parse_csv(name: &str, text: &str, opts: &CsvOptions) -> Result<ClientData
 
     let mut groups: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
     for (ln, line) in first_row.into_iter().chain(lines) {
-        let fields = split_fields(name, ln, line, opts.delimiter)?;
         let record = || format!("line {ln}");
-        if fields.len() != width {
-            return Err(Error::data(
-                name,
-                record(),
-                "row",
-                format!("expected {width} columns, found {}", fields.len()),
-            ));
-        }
+        // Splitting stops past the width: a row of commas costs no more
+        // than one of the right width.
+        let fields = match split_fields(name, ln, line, opts.delimiter, width)? {
+            Some(f) if f.len() == width => f,
+            other => {
+                let found =
+                    other.map_or_else(|| format!("more than {width}"), |f| f.len().to_string());
+                return Err(Error::data(
+                    name,
+                    record(),
+                    "row",
+                    format!("expected {width} columns, found {found}"),
+                ));
+            }
+        };
         let number = |j: usize| {
             fields[j]
                 .trim()
@@ -166,6 +197,14 @@ pub fn parse_csv(name: &str, text: &str, opts: &CsvOptions) -> Result<ClientData
             .map_err(|d| Error::data(name, record(), col_name(label_col), d))?;
         let client = client_col.map_or_else(|| "0".to_string(), |j| fields[j].trim().to_string());
         let entry = groups.entry(client).or_default();
+        limits
+            .check(
+                OP,
+                LimitField::ExamplesPerClient,
+                "rows of one client",
+                entry.1.len() as u64 + 1,
+            )
+            .map_err(|e| e.in_context(format_args!("file {name}, {}", record())))?;
         for &j in &features {
             entry.0.push(number(j)?);
         }
@@ -181,8 +220,15 @@ pub fn parse_csv(name: &str, text: &str, opts: &CsvOptions) -> Result<ClientData
     ClientData::from_clients(spec, clients)
 }
 
-/// Splits one line into fields, handling double quotes.
-fn split_fields(name: &str, ln: usize, line: &str, delim: char) -> Result<Vec<String>> {
+/// Splits one line into fields, handling double quotes; `None` when it has
+/// more than `max_fields`.
+fn split_fields(
+    name: &str,
+    ln: usize,
+    line: &str,
+    delim: char,
+    max_fields: usize,
+) -> Result<Option<Vec<String>>> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();
@@ -203,6 +249,9 @@ fn split_fields(name: &str, ln: usize, line: &str, delim: char) -> Result<Vec<St
             cur.clear();
             quoted = true;
         } else if c == delim {
+            if fields.len() + 1 >= max_fields {
+                return Ok(None);
+            }
             fields.push(std::mem::take(&mut cur));
         } else {
             cur.push(c);
@@ -217,7 +266,7 @@ fn split_fields(name: &str, ln: usize, line: &str, delim: char) -> Result<Vec<St
         ));
     }
     fields.push(cur);
-    Ok(fields)
+    Ok(Some(fields))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use std::sync::Arc;
 use super::element::{Batch, ElementSpec, Examples};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::{numel, Tensor};
+use crate::tensor::{checked_numel, Tensor};
 
 /// A per-example map: `(x, y) -> (new_x, new_y)`.
 pub type MapFn = dyn Fn(&[f32], f32) -> Result<(Vec<f32>, f32)> + Send + Sync;
@@ -413,17 +413,22 @@ impl Iterator for Batches {
     fn next(&mut self) -> Option<Result<Batch>> {
         let idx = self.inner.next()?;
         let b = idx.len();
-        let d = numel(&self.gather.x_shape);
-        let mut x = Vec::with_capacity(b * d);
+        // A batch is one tensor: checked before its buffer is reserved (a
+        // huge batch size over a repeated dataset gathers past any limit).
+        let mut shape = Vec::with_capacity(1 + self.gather.x_shape.len());
+        shape.push(b);
+        shape.extend_from_slice(&self.gather.x_shape);
+        let len = match checked_numel("Dataset::batch", &shape) {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut x = Vec::with_capacity(len);
         let mut y = Vec::with_capacity(b);
         for &i in &idx {
             if let Err(e) = self.gather.push(i, &mut x, &mut y) {
                 return Some(Err(e));
             }
         }
-        let mut shape = Vec::with_capacity(1 + self.gather.x_shape.len());
-        shape.push(b);
-        shape.extend_from_slice(&self.gather.x_shape);
         Some(Tensor::new(&shape, x).and_then(|x| {
             Ok(Batch {
                 x,
@@ -608,7 +613,9 @@ impl Iterator for Chunks {
     type Item = Vec<usize>;
 
     fn next(&mut self) -> Option<Vec<usize>> {
-        let mut v = Vec::with_capacity(self.size);
+        // The size is a parameter (one day a server's): reserve what is
+        // likely, grow for the rest.
+        let mut v = Vec::with_capacity(self.size.min(1 << 12));
         while v.len() < self.size {
             match self.inner.next() {
                 Some(i) => v.push(i),

@@ -12,7 +12,8 @@
 //! `[b, ..x_shape]` and `y` of shape `[b]`.
 
 use crate::error::{Error, Result};
-use crate::tensor::{numel, Tensor};
+use crate::limits::{checked_product, LimitField, Limits};
+use crate::tensor::{checked_numel, numel, Tensor};
 
 /// What the label of an example means.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -48,11 +49,15 @@ impl ElementSpec {
         numel(&self.x_shape)
     }
 
-    /// Checks the spec itself: a class count between 1 and 2^24.
+    /// Checks the spec itself: an `x_shape` within the limits and a class
+    /// count between 1 and 2^24.
     ///
     /// # Errors
-    /// [`Error::Dataset`] when the class count is 0 or too large for `f32` ids.
+    /// [`Error::Limit`] when `x_shape` overflows or exceeds
+    /// [`Limits::max_tensor_elements`]; [`Error::Dataset`] when the class
+    /// count is 0 or too large for `f32` ids.
     pub fn validate(&self) -> Result<()> {
+        checked_numel("ElementSpec", &self.x_shape)?;
         if let LabelSpec::Class { num_classes } = self.label {
             if num_classes == 0 || num_classes > F32_EXACT_INT {
                 return Err(Error::Dataset {
@@ -92,20 +97,42 @@ impl Examples {
     /// Examples from flat buffers.
     ///
     /// # Errors
+    /// [`Error::Limit`] for more examples than
+    /// [`Limits::max_examples_per_client`], or an `x_shape` or feature buffer
+    /// (`[examples, ..x_shape]`) over
+    /// [`Limits::max_tensor_elements`];
     /// [`Error::Dataset`] when the spec is invalid or the lengths disagree
     /// (`x.len() != y.len() * prod(x_shape)`); [`Error::Data`] naming the example
     /// and field when a value is not finite or a class label is not a whole
     /// number in `0..num_classes`.
     pub fn new(spec: ElementSpec, x: Vec<f32>, y: Vec<f32>) -> Result<Self> {
+        const OP: &str = "Examples::new";
         spec.validate()?;
-        let d = spec.x_len();
-        if x.len() != y.len() * d {
-            return Err(Error::Dataset {
-                op: "Examples::new",
-                detail: format!(
-                    "{} labels need {} feature values of shape {:?}, got {}",
+        let d = checked_numel(OP, &spec.x_shape)?;
+        Limits::current().check(
+            OP,
+            LimitField::ExamplesPerClient,
+            "examples of one client",
+            y.len() as u64,
+        )?;
+        let need = checked_product(
+            OP,
+            LimitField::TensorElements,
+            || {
+                format!(
+                    "feature values of {} examples of shape {:?}",
                     y.len(),
-                    y.len() * d,
+                    spec.x_shape
+                )
+            },
+            [y.len(), d],
+        )?;
+        if x.len() != need {
+            return Err(Error::Dataset {
+                op: OP,
+                detail: format!(
+                    "{} labels need {need} feature values of shape {:?}, got {}",
+                    y.len(),
                     spec.x_shape,
                     x.len()
                 ),

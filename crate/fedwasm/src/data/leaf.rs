@@ -17,7 +17,7 @@
 //! Every error names the file, the record (user, example) and the field.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -26,6 +26,9 @@ use serde_json::value::RawValue;
 use super::client_data::ClientData;
 use super::element::{ElementSpec, Examples, LabelSpec};
 use crate::error::{Error, Result};
+use crate::limits::{checked_product, LimitField, Limits};
+
+const OP: &str = "parse_leaf_files";
 
 /// Values per LEAF image (28 x 28).
 pub const LEAF_PIXELS: usize = 784;
@@ -101,6 +104,9 @@ pub fn parse_leaf_json(name: &str, bytes: &[u8], opts: &LeafOptions) -> Result<C
 /// Parses several LEAF JSON documents `(name, bytes)` into one [`ClientData`].
 ///
 /// # Errors
+/// [`Error::Limit`] for a file over `max_message_bytes` or a user with more
+/// examples than `max_examples_per_client` (or more pixels than
+/// `max_tensor_elements`), naming the file and the user;
 /// [`Error::Data`] naming the file, the record and the field when: the JSON is
 /// malformed or truncated (with serde's line and column); `users`,
 /// `num_samples` or `user_data` is missing or inconsistent; a user has no `x`
@@ -111,6 +117,9 @@ pub fn parse_leaf_files(files: &[(&str, &[u8])], opts: &LeafOptions) -> Result<C
     // Phase 1: index users, parse labels only.
     let mut index: BTreeMap<String, IndexedUser<'_>> = BTreeMap::new();
     for &(name, bytes) in files {
+        Limits::current()
+            .check_bytes(OP, "a LEAF JSON file", bytes.len())
+            .map_err(|e| e.in_context(format_args!("file {name}")))?;
         for user in index_file(name, bytes)? {
             if let Some(prev) = index.get(&user.id) {
                 return Err(Error::data(
@@ -215,8 +224,9 @@ fn index_file<'a>(name: &'a str, bytes: &'a [u8]) -> Result<Vec<IndexedUser<'a>>
         raw.insert(id, value);
     }
     let mut out = Vec::with_capacity(users.len());
+    let mut listed = HashSet::with_capacity(users.len());
     for (id, &count) in users.iter().zip(&counts) {
-        if out.iter().any(|u: &IndexedUser<'_>| &u.id == id) {
+        if !listed.insert(id.as_str()) {
             return Err(Error::data(
                 name,
                 format!("user {id}"),
@@ -296,8 +306,27 @@ fn index_user<'a>(
 
 /// Parses a user's `x` into one flat buffer, checking row lengths and count.
 fn parse_pixels(user: &IndexedUser<'_>) -> Result<Vec<f32>> {
+    let in_user = |e: Error| e.in_context(format_args!("file {}, user {}", user.file, user.id));
+    let limits = Limits::current();
+    limits
+        .check(
+            OP,
+            LimitField::ExamplesPerClient,
+            "examples (labels in y)",
+            user.y.len() as u64,
+        )
+        .map_err(in_user)?;
+    let need = checked_product(
+        OP,
+        LimitField::TensorElements,
+        || format!("pixels of {} examples", user.y.len()),
+        [user.y.len(), LEAF_PIXELS],
+    )
+    .map_err(in_user)?;
     let row = Cell::new(0usize);
-    let mut out = Vec::with_capacity(user.y.len() * LEAF_PIXELS);
+    // Each value takes at least two bytes of text ("0,"): reserve no more
+    // than the text can hold, whatever y claims.
+    let mut out = Vec::with_capacity(need.min(user.x.get().len() / 2));
     let mut de = serde_json::Deserializer::from_str(user.x.get());
     RowsSeed {
         out: &mut out,

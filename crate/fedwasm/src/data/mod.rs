@@ -30,7 +30,7 @@ pub use client_data::ClientData;
 pub use csv::{parse_csv, ColumnRef, CsvOptions};
 pub use dataset::{Batches, Dataset, ExampleIter, MapFn};
 pub use element::{Batch, ElementSpec, Examples, LabelSpec};
-pub use embedded::{decode_femnist_pack, femnist_digits, FEMNIST_DIGITS_10};
+pub use embedded::{decode_femnist_pack, encode_femnist_pack, femnist_digits, FEMNIST_DIGITS_10};
 pub use leaf::{parse_leaf_files, parse_leaf_json, LeafOptions, LEAF_CLASSES, LEAF_PIXELS};
 pub use movielens::{parse_movielens, MovieLens, MovieLensOptions};
 pub use plan::{apply_plan, DatasetOp, DatasetPlan};

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use super::client_data::ClientData;
 use super::element::{ElementSpec, Examples, LabelSpec};
 use crate::error::{Error, Result};
+use crate::limits::{LimitField, Limits};
 
 /// What to load from a MovieLens file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,10 +61,17 @@ const FIELDS: [&str; 4] = ["user", "item", "rating", "timestamp"];
 /// Parses MovieLens ratings text; `name` is used in error messages.
 ///
 /// # Errors
+/// [`Error::Limit`] for a text over `max_message_bytes` or a user with more
+/// ratings than `max_examples_per_client`;
 /// [`Error::Data`] naming the file, the line and the field (`user`, `item`,
 /// `rating`, `timestamp`) when a field is missing, extra or not a number (a
 /// rating must be finite); also when the file has no ratings.
 pub fn parse_movielens(name: &str, text: &str, opts: &MovieLensOptions) -> Result<MovieLens> {
+    const OP: &str = "parse_movielens";
+    let limits = Limits::current();
+    limits
+        .check_bytes(OP, "a MovieLens ratings file", text.len())
+        .map_err(|e| e.in_context(format_args!("file {name}")))?;
     let dat = text
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -123,6 +131,16 @@ pub fn parse_movielens(name: &str, text: &str, opts: &MovieLensOptions) -> Resul
             })?;
         let entry = per_user.entry(user).or_default();
         if entry.0.len() < cap {
+            limits
+                .check(
+                    OP,
+                    LimitField::ExamplesPerClient,
+                    "ratings of one user",
+                    entry.0.len() as u64 + 1,
+                )
+                .map_err(|e| {
+                    e.in_context(format_args!("file {name}, {}, user {user}", record()))
+                })?;
             entry.0.push(item);
             entry.1.push(rating);
         }

@@ -7,8 +7,9 @@
 //! the same ones a coordinator or a page with workers uses: the process's
 //! [`ProcessSpec`] (what the server knows), a [`ServerRound`]
 //! ([`LearningProcess::begin_round`]), one [`ClientTask`] per client
-//! ([`ServerRound::task`]), [`client_update`] on this process's backend,
-//! [`ServerRound::accept`] of each [`fedwasm_protocol::messages::ClientUpdate`],
+//! ([`ServerRound::task`]), [`client_update`](super::client_update) on
+//! this process's backend, [`ServerRound::accept`] of each
+//! [`fedwasm_protocol::messages::ClientUpdate`],
 //! and [`ServerRound::finish`] (exact aggregation, the server optimizer on
 //! the host, metrics). Callers that train clients elsewhere (threads,
 //! workers, browsers) use `begin_round`, `task` and `accept` themselves, in
@@ -257,7 +258,7 @@ impl LearningProcess {
 
     /// Runs one round on `clients` (one batched dataset per client, in a
     /// fixed order). Client `i`'s randomness is seeded by
-    /// [`client_seed`]`(seed, round, i)`.
+    /// [`client_seed`](super::client_seed)`(seed, round, i)`.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] for a state of another process;
@@ -300,8 +301,9 @@ impl LearningProcess {
     }
 
     /// The round engine shared with [`super::StatefulProcess`]: tasks,
-    /// [`client_update`] per client on this process's backend, and the
-    /// [`ServerRound`]. Returns the clients' new states (stateful work).
+    /// [`client_update_with`] per client on this process's backend (under
+    /// the round's controls), and the [`ServerRound`]. Returns the clients'
+    /// new states (stateful work).
     pub(crate) async fn run_round(
         &self,
         state: &LearningProcessState,
@@ -393,8 +395,9 @@ impl LearningProcess {
 
     /// Starts a round from `state` (checked): the way to drive clients
     /// yourself (in threads, in workers, across the network). Give each
-    /// client [`ServerRound::task`], run [`client_update`] wherever it lives,
-    /// and [`ServerRound::accept`] the updates in any order.
+    /// client [`ServerRound::task`], run
+    /// [`client_update`](super::client_update) wherever it lives, and
+    /// [`ServerRound::accept`] the updates in any order.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] when `state` is not this process's.

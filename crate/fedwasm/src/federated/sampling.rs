@@ -27,7 +27,7 @@ pub fn sample_client_ids(
 /// [`super::LearningProcess::next`].
 ///
 /// # Errors
-/// [`Error::Dataset`] naming an unknown id.
+/// [`crate::Error::Dataset`] naming an unknown id.
 pub fn client_datasets(
     data: &ClientData,
     ids: &[String],

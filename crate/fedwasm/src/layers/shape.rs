@@ -3,7 +3,7 @@
 use super::{expect_inputs, Backward, Forward, Layer, Mode, ParamSpec, Want};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::tensor::{numel, Tensor};
+use crate::tensor::{checked_numel, numel, Tensor};
 
 /// Reshapes each example; `target: None` flattens.
 pub struct Reshape {
@@ -12,11 +12,13 @@ pub struct Reshape {
 
 impl Reshape {
     fn per_example(&self, input: &[usize]) -> Result<Vec<usize>> {
+        const OP: &str = "reshape";
+        let n = checked_numel(OP, input)?;
         match &self.target {
-            None => Ok(vec![numel(input)]),
-            Some(t) if numel(t) == numel(input) => Ok(t.clone()),
+            None => Ok(vec![n]),
+            Some(t) if checked_numel(OP, t)? == n => Ok(t.clone()),
             Some(t) => Err(Error::shape(
-                "reshape",
+                OP,
                 format!("an input with {} elements", numel(t)),
                 input,
             )),

@@ -17,7 +17,7 @@ use crate::gradient::Gradient;
 use crate::layers::{logits_layer, Forward, Initializer, Layer, Mode, Want};
 use crate::metrics::MetricKind;
 use crate::rng::Rng;
-use crate::tensor::Tensor;
+use crate::tensor::{checked_numel, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
@@ -87,6 +87,10 @@ impl GraphModel {
     /// probability loss would give none. Predictions are still probabilities.
     ///
     /// # Errors
+    /// [`Error::Limit`] when a shape (the input, a node's output, a
+    /// variable) overflows or exceeds `max_tensor_elements`, or the
+    /// variables together exceed `max_model_parameters` (checked before
+    /// anything is allocated);
     /// [`Error::Model`] for unknown or later-defined inputs, duplicate names,
     /// wrong arity or incompatible shapes; [`Error::Partition`] for a bad partition.
     pub fn new(spec: ModelSpec, b: &dyn Backend, seed: u64) -> Result<Self> {
@@ -98,6 +102,13 @@ impl GraphModel {
         if spec.layers.is_empty() {
             return Err(bad("a model needs at least one layer".into()));
         }
+        // Every shape is checked before anything is allocated: the input,
+        // each node's per-example output, each variable, and the variables
+        // together against the parameter limit.
+        const OP: &str = "GraphModel::new";
+        let limits = crate::limits::Limits::current();
+        checked_numel(OP, &spec.input_shape).map_err(|e| e.in_context("input_shape"))?;
+        let mut parameters = 0u64;
         let mut index: BTreeMap<&str, usize> = BTreeMap::new();
         let mut shapes: Vec<Vec<usize>> = Vec::new();
         let mut nodes = Vec::new();
@@ -148,8 +159,24 @@ impl GraphModel {
             let out = layer
                 .output_shape(&in_shapes)
                 .map_err(|e| bad(format!("node {:?}: {e}", ns.name)))?;
+            let at = |e: Error| e.in_context(format_args!("node {:?}", ns.name));
+            checked_numel(OP, &out).map_err(at)?;
             let mut params = Vec::new();
             for p in layer.params(&in_shapes)? {
+                let n = checked_numel(OP, &p.shape)
+                    .map_err(|e| e.in_context(format_args!("variable {}/{}", ns.name, p.name)))?;
+                parameters += n as u64;
+                limits
+                    .check(
+                        OP,
+                        crate::limits::LimitField::ModelParameters,
+                        &format!(
+                            "parameters of model {} (through node {:?})",
+                            spec.name, ns.name
+                        ),
+                        parameters,
+                    )
+                    .map_err(at)?;
                 params.push(variables.len());
                 variables.push(VariableInfo {
                     name: format!("{}/{}", ns.name, p.name),

@@ -136,9 +136,18 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Parses a JSON description.
     ///
+    /// Shapes and sizes are checked against the limits when the model is
+    /// built ([`crate::model::GraphModel::new`]).
+    ///
     /// # Errors
+    /// [`Error::Limit`] for a text over `max_message_bytes`;
     /// [`Error::Json`] with serde's message (unknown fields, missing fields, line and column).
     pub fn from_json(json: &str) -> Result<Self> {
+        crate::limits::Limits::current().check_bytes(
+            "ModelSpec::from_json",
+            "a model description",
+            json.len(),
+        )?;
         serde_json::from_str(json).map_err(|source| Error::Json {
             what: "model description".into(),
             source,

@@ -16,10 +16,11 @@
 //! whatever would make the `loss` metric non-finite), [`train_local`]
 //! returns [`Error::Diverged`] naming that epoch and the 0-based batch of the
 //! pass ([`Divergence::Fail`], the default). On the CPU backend the pass
-//! stops at that batch; on WebGPU every batch loss stays on the device and
-//! is read with the final metrics (the same single read-back: one `[1]`
-//! buffer per batch is kept until then), so the pass runs to its end before
-//! it names the batch.
+//! stops at that batch. On WebGPU the batches after which the loss sum is
+//! still finite are counted on the device (one small dispatch a batch into
+//! one `[1]` tensor: memory stays flat) and the count is read with the final
+//! metrics, the pass's one read-back; so the pass runs to its end before it
+//! names the batch.
 
 pub mod control;
 mod reconstruction;
@@ -126,9 +127,10 @@ impl PassSettings {
 }
 
 /// A recorded pass: its metric sums and, under [`Divergence::Fail`] on a
-/// device backend, every batch loss, all still on the backend. Read them
-/// with [`PassOutput::tensors`] and [`PassOutput::metrics_from`] (or
-/// [`PassOutput::report`]), together with whatever else the caller reads.
+/// device backend, the count of batches whose loss sum stayed finite, all
+/// still on the backend. Read them with [`PassOutput::tensors`] and
+/// [`PassOutput::metrics_from`] (or [`PassOutput::report`]), together with
+/// whatever else the caller reads.
 pub(crate) struct PassOutput {
     pub acc: MetricAccumulator,
     /// One per phase, in the order trained.
@@ -143,16 +145,16 @@ impl PassOutput {
         }
     }
 
-    fn pending(&self) -> usize {
-        self.watches.iter().map(|w| w.pending.len()).sum()
+    fn counters(&self) -> impl Iterator<Item = &Tensor> {
+        self.watches
+            .iter()
+            .filter_map(|w| w.device.as_ref().map(|d| &d.finite))
     }
 
     /// The device tensors [`PassOutput::metrics_from`] needs, in order.
     pub(crate) fn tensors(&self) -> Vec<&Tensor> {
         let mut out = self.acc.sum_tensors();
-        for w in &self.watches {
-            out.extend(w.pending.iter().map(|p| &p.loss));
-        }
+        out.extend(self.counters());
         out
     }
 
@@ -164,21 +166,19 @@ impl PassOutput {
     /// [`Error::InvalidArgument`] when `values` do not match.
     pub(crate) fn metrics_from(&self, values: &[Vec<f32>]) -> Result<UnfinalizedMetrics> {
         let sums = self.acc.sum_tensors().len();
-        if values.len() != sums + self.pending() {
+        let want = sums + self.counters().count();
+        if values.len() != want {
             return Err(Error::invalid(
                 "PassOutput::metrics_from",
-                format!(
-                    "expected {} values, got {}",
-                    sums + self.pending(),
-                    values.len()
-                ),
+                format!("expected {want} values, got {}", values.len()),
             ));
         }
-        let mut rest = &values[sums..];
+        let mut counts = values[sums..].iter();
         for w in &self.watches {
-            let (mine, later) = rest.split_at(w.pending.len());
-            w.check(mine)?;
-            rest = later;
+            if w.device.is_some() {
+                let finite = counts.next().and_then(|v| v.first()).copied();
+                w.check_device(finite.unwrap_or(0.0))?;
+            }
         }
         self.acc.report_from(&values[..sums])
     }
@@ -192,12 +192,12 @@ impl PassOutput {
         self.metrics_from(&values)
     }
 
-    /// The watched losses alone (a phase whose metrics are not reported).
+    /// The watches alone (a phase whose metrics are not reported).
     fn into_watches(self) -> Vec<LossWatch> {
         self.watches
     }
 
-    /// Adds the losses earlier phases watched (they come first).
+    /// Adds the watches of earlier phases (they come first).
     fn after(mut self, mut earlier: Vec<LossWatch>) -> Self {
         earlier.append(&mut self.watches);
         self.watches = earlier;
@@ -206,25 +206,28 @@ impl PassOutput {
 }
 
 /// Finds the first batch after which a phase's loss sum (batch mean loss x
-/// batch size, summed in `f32` exactly as the `loss` metric sums it) is not
-/// finite: a NaN or infinite batch loss, or a sum past `f32::MAX`. Host
-/// losses are added as they come; device losses wait in `pending` for the
-/// pass's one read-back.
+/// batch size, summed in `f32` as the `loss` metric sums it) is not finite:
+/// a NaN or infinite batch loss, or a sum past `f32::MAX`. Host losses are
+/// added up here as they come (the same two roundings as the accumulator);
+/// on a device, the batches after which the accumulator's sum is still
+/// finite are counted there, in one `[1]` tensor read with the metrics (a
+/// non-finite sum stays non-finite, so that count is the first bad batch).
 pub(crate) struct LossWatch {
     op: &'static str,
     epoch: u64,
     phase: Phase,
     sum: f32,
-    pending: Vec<PendingLoss>,
+    device: Option<DeviceWatch>,
 }
 
-/// A batch loss still on the device.
-struct PendingLoss {
-    /// 0-based batch of the pass.
-    batch: u64,
-    examples: usize,
-    /// The batch's mean loss, `[1]`.
-    loss: Tensor,
+/// The device side of a [`LossWatch`].
+struct DeviceWatch {
+    /// Batches whose running loss sum was finite, `[1]`.
+    finite: Tensor,
+    /// 0-based batch (of the pass) of the phase's first batch.
+    first: u64,
+    /// Batches counted.
+    batches: u64,
 }
 
 impl LossWatch {
@@ -234,11 +237,24 @@ impl LossWatch {
             epoch,
             phase,
             sum: 0.0,
-            pending: Vec::new(),
+            device: None,
         }
     }
 
-    /// Adds batch `batch`'s mean loss over `examples` examples.
+    fn diverged(&self, batch: u64, what: String) -> Error {
+        let phase = match self.phase {
+            Phase::Reconstruct => " in the reconstruction phase",
+            Phase::Train | Phase::Evaluate => "",
+        };
+        Error::Diverged {
+            op: self.op,
+            epoch: self.epoch,
+            batch,
+            detail: format!("{what}{phase}; try a smaller learning rate"),
+        }
+    }
+
+    /// Adds batch `batch`'s mean loss over `examples` examples (host).
     ///
     /// # Errors
     /// [`Error::Diverged`] once the sum is not finite.
@@ -249,31 +265,42 @@ impl LossWatch {
         if self.sum.is_finite() {
             return Ok(());
         }
-        let phase = match self.phase {
-            Phase::Reconstruct => " in the reconstruction phase",
-            Phase::Train | Phase::Evaluate => "",
-        };
         let what = if loss.is_finite() {
             format!("the loss sum passed the f32 range (batch mean loss {loss:e})")
         } else {
             format!("the batch's mean loss is {loss}")
         };
-        Err(Error::Diverged {
-            op: self.op,
-            epoch: self.epoch,
-            batch,
-            detail: format!("{what}{phase}; try a smaller learning rate"),
-        })
+        Err(self.diverged(batch, what))
     }
 
-    /// Checks the pending losses given their values (in order).
-    fn check(&self, values: &[Vec<f32>]) -> Result<()> {
-        let mut replay = LossWatch::new(self.op, self.epoch, self.phase);
-        replay.sum = self.sum;
-        for (p, v) in self.pending.iter().zip(values) {
-            replay.add(p.batch, p.examples, v.first().copied().unwrap_or(f32::NAN))?;
-        }
+    /// Counts, on the device, whether the accumulator's loss sum `sum` is
+    /// still finite after batch `batch` (one dispatch, nothing allocated
+    /// after the phase's first batch).
+    fn count(&mut self, b: &dyn Backend, batch: u64, sum: &Tensor) -> Result<()> {
+        let d = match &mut self.device {
+            Some(d) => d,
+            None => self.device.insert(DeviceWatch {
+                finite: b.zeros(&[1])?,
+                first: batch,
+                batches: 0,
+            }),
+        };
+        b.add_count_finite(&mut d.finite, sum)?;
+        d.batches += 1;
         Ok(())
+    }
+
+    /// Checks the device count, given its value.
+    fn check_device(&self, finite: f32) -> Result<()> {
+        match &self.device {
+            Some(d) if (finite as u64) < d.batches => Err(self.diverged(
+                d.first + finite as u64,
+                "the loss is not finite from this batch on (a NaN or infinite batch loss, \
+                 or a loss sum past the f32 range)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -436,18 +463,14 @@ pub(crate) async fn train_pass(
         let (out, mut grads) =
             model.forward_backward_sparse(b, &db, Mode::training(seed, step), &wrt)?;
         let loss = host_scalar(&out.loss);
-        if divergence == Divergence::Fail {
-            let (index, examples) = (pacer.done().batches, batch.size());
-            match loss {
-                Some(l) => watch.add(index, examples, l as f32)?,
-                None => watch.pending.push(PendingLoss {
-                    batch: index,
-                    examples,
-                    loss: out.loss.clone(),
-                }),
-            }
+        let index = pacer.done().batches;
+        if let (Divergence::Fail, Some(l)) = (divergence, loss) {
+            watch.add(index, batch.size(), l as f32)?;
         }
         acc.update(b, &out.loss, &out.predictions, &db.y)?;
+        if let (Divergence::Fail, None) = (divergence, loss) {
+            watch.count(b, index, acc.loss_sum())?;
+        }
         if let Some(prox) = &prox {
             prox.add_to(b, model.values(), &mut grads)?;
         }

@@ -119,7 +119,7 @@ pub fn conv2d<T: Real>(x: &Tensor, w: &Tensor, b: &Tensor, padding: Padding) -> 
             }
         }
     }
-    Ok(T::wrap(&g.out_shape(), y))
+    T::wrap(&g.out_shape(), y)
 }
 
 /// Gradients of [`conv2d`].
@@ -149,14 +149,14 @@ pub fn conv2d_backward<T: Real>(
         // dcols [rows, patch] = dY [rows, f] * W^T [f, patch]
         let mut dcols = cols;
         gemm_into(g.rows(), g.f, g.patch(), dv, false, wv, true, &mut dcols);
-        Some(T::wrap(x.shape(), col2im(&g, &dcols)))
+        Some(T::wrap(x.shape(), col2im(&g, &dcols))?)
     } else {
         None
     };
     Ok(Conv2dGrads {
         dx,
-        dw: T::wrap(w.shape(), dw),
-        db: T::wrap(&[g.f], db),
+        dw: T::wrap(w.shape(), dw)?,
+        db: T::wrap(&[g.f], db)?,
     })
 }
 
@@ -203,7 +203,7 @@ pub fn max_pool2d<T: Real>(x: &Tensor) -> Result<Tensor> {
     let xv = host::<T>(x, OP)?;
     let mut out = vec![T::zero(); n * (h / 2) * (w / 2) * c];
     for_each_pool_max(xv, (n, h, w, c), |o, i| out[o] = xv[i]);
-    Ok(T::wrap(&[n, h / 2, w / 2, c], out))
+    T::wrap(&[n, h / 2, w / 2, c], out)
 }
 
 /// Gradient of [`max_pool2d`]: `dy` goes to each window's first maximum.
@@ -213,5 +213,5 @@ pub fn max_pool2d_backward<T: Real>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let (xv, dv) = (host::<T>(x, OP)?, host::<T>(dy, OP)?);
     let mut dx = vec![T::zero(); xv.len()];
     for_each_pool_max(xv, (n, h, w, c), |o, i| dx[i] += dv[o]);
-    Ok(T::wrap(x.shape(), dx))
+    T::wrap(x.shape(), dx)
 }

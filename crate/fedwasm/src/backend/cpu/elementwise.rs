@@ -19,7 +19,7 @@ pub fn zip_map<T: Real>(
     let av = host::<T>(a, op)?;
     let bv = host::<T>(b, op)?;
     let out = av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect();
-    Ok(T::wrap(a.shape(), out))
+    T::wrap(a.shape(), out)
 }
 
 /// `acc += x` (equal element counts).
@@ -39,14 +39,14 @@ pub fn add_assign<T: Real>(acc: &mut Tensor, x: &Tensor) -> Result<()> {
 /// `max(x, 0)`.
 pub fn relu<T: Real>(x: &Tensor) -> Result<Tensor> {
     let xv = host::<T>(x, "relu")?;
-    Ok(T::wrap(
+    T::wrap(
         x.shape(),
         // A comparison rather than `max`: the same result (NaN gives 0), but
         // `max` becomes a call to `fmaxf` in wasm.
         xv.iter()
             .map(|&v| if v > T::zero() { v } else { T::zero() })
             .collect(),
-    ))
+    )
 }
 
 /// `dy` where the ReLU output `y` is positive.
@@ -72,7 +72,7 @@ pub fn softmax<T: Real>(x: &Tensor) -> Result<Tensor> {
     let xv = rows_of::<T>("softmax", x)?;
     let mut out = xv.to_owned();
     softmax_rows_in_place(out.view_mut());
-    Ok(T::wrap(x.shape(), out.into_raw_vec_and_offset().0))
+    T::wrap(x.shape(), out.into_raw_vec_and_offset().0)
 }
 
 /// Replaces each row by its softmax.
@@ -100,7 +100,7 @@ pub fn softmax_backward<T: Real>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
                 .and(&yr)
                 .for_each(|o, &y| *o = y * (*o - s));
         });
-    Ok(T::wrap(y.shape(), out.into_raw_vec_and_offset().0))
+    T::wrap(y.shape(), out.into_raw_vec_and_offset().0)
 }
 
 /// Inverted-dropout mask from the counter-based RNG.
@@ -116,5 +116,5 @@ pub fn dropout_mask<T: Real>(shape: &[usize], rate: f32, seed: u64, stream: u32)
             }
         })
         .collect();
-    Ok(T::wrap(shape, out))
+    T::wrap(shape, out)
 }

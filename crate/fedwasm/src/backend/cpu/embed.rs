@@ -1,7 +1,7 @@
 //! Embedding lookups and row-wise products.
 
 use super::{host, index, indices, same_shape, Real};
-use crate::backend::shape::{dims2, rows_of};
+use crate::backend::shape::{checked_size, dims2, rows_of};
 use crate::error::{Error, Result};
 use crate::gradient::{RowGradient, RowSegments};
 use crate::tensor::Tensor;
@@ -12,12 +12,13 @@ pub fn gather_rows<T: Real>(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     let (v, k) = dims2(OP, table)?;
     let tv = host::<T>(table, OP)?;
     let iv = host::<T>(ids, OP)?;
-    let mut out = Vec::with_capacity(iv.len() * k);
+    let len = checked_size(OP, || format!("{} rows of {k}", iv.len()), [iv.len(), k])?;
+    let mut out = Vec::with_capacity(len);
     for (p, &id) in iv.iter().enumerate() {
         let i = index(id, p, v, OP)?;
         out.extend_from_slice(&tv[i * k..(i + 1) * k]);
     }
-    Ok(T::wrap(&[iv.len(), k], out))
+    T::wrap(&[iv.len(), k], out)
 }
 
 /// `out[ids[i]] += dy[i]` into a `[rows, k]` zero tensor.
@@ -28,8 +29,9 @@ pub fn scatter_add_rows<T: Real>(dy: &Tensor, ids: &Tensor, rows: usize) -> Resu
         return Err(Error::shape(OP, format!("{n} ids"), ids.shape()));
     }
     let dv = host::<T>(dy, OP)?;
+    let len = checked_size(OP, || format!("a [{rows}, {k}] table"), [rows, k])?;
     let idx = indices(host::<T>(ids, OP)?, rows, OP)?;
-    let mut out = vec![T::zero(); rows * k];
+    let mut out = vec![T::zero(); len];
     for (r, &i) in idx.iter().enumerate() {
         for (o, &d) in out[i * k..(i + 1) * k]
             .iter_mut()
@@ -38,7 +40,7 @@ pub fn scatter_add_rows<T: Real>(dy: &Tensor, ids: &Tensor, rows: usize) -> Resu
             *o += d;
         }
     }
-    Ok(T::wrap(&[rows, k], out))
+    T::wrap(&[rows, k], out)
 }
 
 /// The rows of [`scatter_add_rows`] that can be nonzero: unique ids
@@ -67,7 +69,7 @@ pub fn gather_rows_backward<T: Real>(
             }
         }
     }
-    let values = T::wrap(&[seg.len(), k], out);
+    let values = T::wrap(&[seg.len(), k], out)?;
     RowGradient::new(rows, seg.rows, values)
 }
 
@@ -79,11 +81,12 @@ pub fn broadcast_rows<T: Real>(v: &Tensor, n: usize) -> Result<Tensor> {
         return Err(Error::shape(OP, "[1, k]", v.shape()));
     }
     let vv = host::<T>(v, OP)?;
-    let mut out = Vec::with_capacity(n * k);
+    let len = checked_size(OP, || format!("{n} rows of {k}"), [n, k])?;
+    let mut out = Vec::with_capacity(len);
     for _ in 0..n {
         out.extend_from_slice(vv);
     }
-    Ok(T::wrap(&[n, k], out))
+    T::wrap(&[n, k], out)
 }
 
 /// Row-wise dot product: `[n, 1]`.
@@ -95,7 +98,7 @@ pub fn row_dot<T: Real>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = (0..n)
         .map(|r| dot(&av[r * k..(r + 1) * k], &bv[r * k..(r + 1) * k]))
         .collect();
-    Ok(T::wrap(&[n, 1], out))
+    T::wrap(&[n, 1], out)
 }
 
 /// `sum(a * b)` in eight interleaved partial sums (lane `l` takes elements
@@ -142,7 +145,7 @@ pub fn scale_rows<T: Real>(a: &Tensor, s: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    Ok(T::wrap(a.shape(), out))
+    T::wrap(a.shape(), out)
 }
 
 #[cfg(test)]

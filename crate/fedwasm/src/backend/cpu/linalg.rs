@@ -13,7 +13,7 @@ pub fn matmul<T: Real>(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Ten
     let av = host::<T>(a, OP)?;
     let bv = host::<T>(b, OP)?;
     let out = gemm_new(m, k, n, av, ta, bv, tb);
-    Ok(T::wrap(&[m, n], out))
+    T::wrap(&[m, n], out)
 }
 
 /// `c = op(a) * op(b)` into an existing buffer; `a` is `[m, k]` row-major
@@ -114,7 +114,7 @@ pub fn add_bias<T: Real>(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    Ok(T::wrap(x.shape(), out))
+    T::wrap(x.shape(), out)
 }
 
 /// Column sums of `dy [.., n]`.
@@ -130,5 +130,5 @@ pub fn sum_leading<T: Real>(dy: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    Ok(T::wrap(&[n], out))
+    T::wrap(&[n], out)
 }

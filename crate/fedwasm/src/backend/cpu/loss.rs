@@ -1,9 +1,9 @@
 //! Losses (batch means with gradients) and metric reductions.
 
-use super::{host, indices, Real};
+use super::{host, host_mut, indices, Real};
 use crate::backend::shape::{class_dims, same_len};
 use crate::backend::LossOutput;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// Keras' `epsilon()`, the clip applied to probabilities (shared with the
@@ -39,8 +39,8 @@ pub fn sparse_cross_entropy<T: Real>(probs: &Tensor, labels: &Tensor) -> Result<
         }
     }
     Ok(LossOutput {
-        loss: T::wrap(&[1], vec![total * inv_n]),
-        grad: T::wrap(probs.shape(), grad),
+        loss: T::wrap(&[1], vec![total * inv_n])?,
+        grad: T::wrap(probs.shape(), grad)?,
     })
 }
 
@@ -67,8 +67,8 @@ pub fn softmax_cross_entropy<T: Real>(logits: &Tensor, labels: &Tensor) -> Resul
         g[y] -= inv_n;
     }
     Ok(LossOutput {
-        loss: T::wrap(&[1], vec![total * inv_n]),
-        grad: T::wrap(logits.shape(), grad),
+        loss: T::wrap(&[1], vec![total * inv_n])?,
+        grad: T::wrap(logits.shape(), grad)?,
     })
 }
 
@@ -94,8 +94,8 @@ pub fn mean_squared_error<T: Real>(pred: &Tensor, target: &Tensor) -> Result<Los
         .collect();
     let total: T = pv.iter().zip(tv).map(|(&p, &t)| (p - t) * (p - t)).sum();
     Ok(LossOutput {
-        loss: T::wrap(&[1], vec![total * inv_n]),
-        grad: T::wrap(pred.shape(), grad),
+        loss: T::wrap(&[1], vec![total * inv_n])?,
+        grad: T::wrap(pred.shape(), grad)?,
     })
 }
 
@@ -114,7 +114,7 @@ pub fn count_correct<T: Real>(scores: &Tensor, labels: &Tensor) -> Result<Tensor
         }
         correct += usize::from(best == y);
     }
-    Ok(T::wrap(&[1], vec![T::c(correct as f64)]))
+    T::wrap(&[1], vec![T::c(correct as f64)])
 }
 
 /// Elements with `|pred - target| <= tol`.
@@ -126,12 +126,24 @@ pub fn count_within<T: Real>(pred: &Tensor, target: &Tensor, tol: f32) -> Result
         .zip(tv)
         .filter(|(&p, &t)| (p - t).abs() <= tol)
         .count();
-    Ok(T::wrap(&[1], vec![T::c(count as f64)]))
+    T::wrap(&[1], vec![T::c(count as f64)])
+}
+
+/// `count[0] +=` the finite elements of `x`.
+pub fn add_count_finite<T: Real>(count: &mut Tensor, x: &Tensor) -> Result<()> {
+    const OP: &str = "add_count_finite";
+    if count.len() != 1 {
+        return Err(Error::shape(OP, [1], count.shape()));
+    }
+    let n = host::<T>(x, OP)?.iter().filter(|v| v.is_finite()).count();
+    let c = &mut host_mut::<T>(count, OP)?[0];
+    *c += T::c(n as f64);
+    Ok(())
 }
 
 /// `sum((pred - target)^2)`.
 pub fn squared_error_sum<T: Real>(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     let (pv, tv) = paired::<T>("squared_error_sum", pred, target)?;
     let total: T = pv.iter().zip(tv).map(|(&p, &t)| (p - t) * (p - t)).sum();
-    Ok(T::wrap(&[1], vec![total]))
+    T::wrap(&[1], vec![total])
 }

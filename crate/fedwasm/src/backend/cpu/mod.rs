@@ -119,6 +119,14 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        // Shape first: no copy of data that does not fit it.
+        if crate::tensor::checked_numel("cpu upload", shape)? != data.len() {
+            return Err(Error::DataLength {
+                op: "cpu upload",
+                shape: shape.to_vec(),
+                len: data.len(),
+            });
+        }
         let t = Tensor::new(shape, data.to_vec())?;
         Ok(match self.precision {
             Precision::F32 => t,
@@ -127,6 +135,7 @@ impl Backend for CpuBackend {
     }
 
     fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        crate::tensor::checked_numel("cpu zeros", shape)?;
         Ok(Tensor::zeros(shape, self.precision))
     }
 
@@ -258,6 +267,10 @@ impl Backend for CpuBackend {
 
     fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         dispatch!(pred, T => loss::squared_error_sum::<T>(pred, target))
+    }
+
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()> {
+        dispatch!(x, T => loss::add_count_finite::<T>(count, x))
     }
 
     fn optimizer_step(

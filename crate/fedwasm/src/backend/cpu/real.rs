@@ -1,6 +1,7 @@
 //! The element types the CPU backend computes in: `f32` for training and `f64`
 //! for gradient checks. Every CPU kernel is written once, generic over [`Real`].
 
+use crate::error::Result;
 use crate::tensor::{Tensor, TensorData};
 
 /// A float the CPU kernels can run on.
@@ -10,7 +11,7 @@ pub trait Real: fedwasm_protocol::optim::kernels::Float + std::iter::Sum {
     /// Mutable host elements of `t`, if stored in this type.
     fn slice_mut(t: &mut Tensor) -> Option<&mut [Self]>;
     /// Wraps a vector (length already checked by the kernel) as a tensor.
-    fn wrap(shape: &[usize], data: Vec<Self>) -> Tensor;
+    fn wrap(shape: &[usize], data: Vec<Self>) -> Result<Tensor>;
     /// `c = op(a) * op(b) + beta * c` with strides (`c` unread when `beta` is 0).
     ///
     /// # Safety
@@ -43,8 +44,8 @@ impl Real for f32 {
             _ => None,
         }
     }
-    fn wrap(shape: &[usize], data: Vec<f32>) -> Tensor {
-        Tensor::new(shape, data).expect("kernel produced a consistent length")
+    fn wrap(shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
+        Tensor::new(shape, data)
     }
     unsafe fn gemm(
         m: usize,
@@ -80,8 +81,8 @@ impl Real for f64 {
             _ => None,
         }
     }
-    fn wrap(shape: &[usize], data: Vec<f64>) -> Tensor {
-        Tensor::from_f64(shape, data).expect("kernel produced a consistent length")
+    fn wrap(shape: &[usize], data: Vec<f64>) -> Result<Tensor> {
+        Tensor::from_f64(shape, data)
     }
     unsafe fn gemm(
         m: usize,

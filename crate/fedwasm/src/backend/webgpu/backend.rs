@@ -4,8 +4,20 @@
 //! buffer, and record a dispatch into one pending command encoder; nothing
 //! waits for the GPU until a tensor is read ([`Backend::read`],
 //! [`Backend::read_many`]). The pending work is submitted every
-//! [`SUBMIT_EVERY`] recorded commands (so the GPU starts early and finished
-//! buffers are freed) and at every read.
+//! [`SUBMIT_EVERY`] recorded commands (so the GPU starts early and released
+//! buffers serve uploads again) and at every read.
+//!
+//! # Memory
+//! Buffers come from the backend's pool and go back to it when their last
+//! tensor drops (`pool.rs`, which states the reuse rules and why they keep
+//! GPU work in order); [`WebGpuBackend::memory_stats`] counts them. Kernel
+//! parameters do not get buffers of their own: each dispatch's block is a
+//! slice, at the device's uniform offset alignment, of one uniform ring
+//! buffer, staged on the host and written with `Queue::write_buffer` just
+//! before the submission whose commands read it. The next submission's
+//! blocks overwrite it; that is safe because the queue runs the write after
+//! the previous submission. Shader modules, pipelines and their bind group
+//! layouts are compiled once and cached, in [`GpuContext`].
 //!
 //! # Errors
 //! Out-of-memory, validation and internal error scopes are opened with the
@@ -29,13 +41,15 @@
 //! * f32 only: no f64, no i64, no atomics.
 
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::buffer::GpuBuffer;
-use super::context::describe;
+use super::context::{describe, Compiled};
 use super::kernels::{self, Kernel};
 use super::matmul::MatmulDims;
-use super::readback::{padded_bytes, read_f32, staging};
+use super::pool::{DeviceBuffer, MemoryStats, Pool, Writer};
+use super::readback::{padded_bytes, read_f32};
 use super::{ops, GpuContext};
 use crate::backend::shape::matmul_dims;
 use crate::backend::{
@@ -44,10 +58,15 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::gradient::RowGradient;
 use crate::optim::UpdateRule;
-use crate::tensor::{numel, Tensor, TensorData};
+use crate::tensor::{checked_numel, Tensor, TensorData};
 
 /// Recorded commands after which the pending work is submitted.
 pub const SUBMIT_EVERY: usize = 64;
+
+/// Bytes of the uniform ring: a 256-byte slot (WebGPU's largest uniform
+/// offset alignment) for each of the [`SUBMIT_EVERY`] commands of one
+/// submission. Work whose parameter blocks fill it sooner is submitted sooner.
+const UNIFORM_RING_BYTES: usize = SUBMIT_EVERY * 256;
 
 /// Workgroup size of one-dimensional kernels.
 pub(crate) const WORKGROUP_1D: usize = 256;
@@ -61,8 +80,11 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 /// The compute backend on a WebGPU device. See the module docs.
 pub struct WebGpuBackend {
     ctx: GpuContext,
+    /// The device's limits, read once (each read asks the browser).
+    limits: wgpu::Limits,
     id: u64,
     pending: RefCell<Pending>,
+    pool: Pool,
     /// Commands left before an injected device loss (testing the fallback).
     lose_after: Cell<Option<usize>>,
     /// Buffer mappings done so far (see [`WebGpuBackend::read_backs`]).
@@ -77,6 +99,10 @@ struct Pending {
     scopes: Vec<wgpu::ErrorScopeGuard>,
     first_op: Option<&'static str>,
     recorded: usize,
+    /// The uniform ring (made on first use) and the parameter blocks staged
+    /// for it by the commands recorded since the last submission.
+    ring: Option<DeviceBuffer>,
+    uniforms: Vec<u8>,
 }
 
 impl Drop for Pending {
@@ -109,6 +135,8 @@ impl WebGpuBackend {
     /// The backend on an existing context.
     pub fn with_context(ctx: GpuContext) -> Self {
         WebGpuBackend {
+            limits: ctx.device().limits(),
+            pool: Pool::new(ctx.device().clone()),
             ctx,
             id: NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed),
             pending: RefCell::new(Pending::default()),
@@ -141,19 +169,35 @@ impl WebGpuBackend {
                 Some(start)
             })
             .collect();
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let total = bufs
+            .iter()
+            .try_fold(0usize, |n, b| n.checked_add(b.len()))
+            .ok_or_else(|| Error::Limit {
+                op: OP,
+                what: format!("elements read back from {} tensors", bufs.len()),
+                field: crate::limits::LimitField::TensorElements.name(),
+                limit: crate::limits::Limits::current().max_tensor_elements,
+                got: "overflow".into(),
+            })?;
         let stage = if total > 0 {
             self.begin(OP)?;
-            let stage = staging(&self.ctx, "read-back", total);
+            // A separate `MAP_READ | COPY_DST` buffer (a storage buffer
+            // cannot be mapped), from the pool: written by the copies below.
+            let (stage, _) = self.pool.take(
+                "read-back",
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                padded_bytes(total),
+                Writer::Encoder,
+            );
             self.record(OP, |enc| {
                 for (b, &off) in bufs.iter().zip(&offsets) {
                     if !b.is_empty() {
                         enc.copy_buffer_to_buffer(
                             b.buffer(),
                             0,
-                            &stage,
-                            (off * 4) as u64,
-                            (b.len() * 4) as u64,
+                            stage.buffer(),
+                            off as u64 * 4,
+                            b.len() as u64 * 4,
                         );
                     }
                 }
@@ -166,9 +210,15 @@ impl WebGpuBackend {
         let flat = match stage {
             Some(stage) => {
                 self.read_backs.set(self.read_backs.get() + 1);
-                read_f32(&self.ctx, &stage, total, OP)
-                    .await
-                    .map_err(|e| self.lost_or(e))?
+                match read_f32(&self.ctx, stage.buffer(), total, OP).await {
+                    // Unmapped again: back to the pool when dropped.
+                    Ok(flat) => flat,
+                    Err(e) => {
+                        // Perhaps still mapped: never reuse it.
+                        stage.discard();
+                        return Err(self.lost_or(e));
+                    }
+                }
             }
             None => Vec::new(),
         };
@@ -183,6 +233,30 @@ impl WebGpuBackend {
     /// device) this backend has done: a client's round should cost one.
     pub fn read_backs(&self) -> u64 {
         self.read_backs.get()
+    }
+
+    /// The device memory this backend holds: buffers created and not yet
+    /// destroyed (in use, pooled, the uniform ring), pooled, created and
+    /// reused so far. During training it stops growing after the first
+    /// steps, whatever their number.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    /// Bounds the bytes of idle buffers the pool keeps for reuse (default
+    /// [`DEFAULT_POOL_LIMIT`](super::DEFAULT_POOL_LIMIT)); beyond it the
+    /// longest idle ones are destroyed. Returns the previous bound. With 0,
+    /// every buffer is destroyed as soon as its last tensor drops and its
+    /// work is submitted: no reuse.
+    pub fn set_pool_limit(&self, bytes: u64) -> u64 {
+        self.pool.set_limit(bytes)
+    }
+
+    /// Destroys the idle pooled buffers now (those that unsubmitted work
+    /// may still use go at its submission if the pool is over its bound):
+    /// for a host that wants the memory back between rounds.
+    pub fn trim_pool(&self) {
+        self.pool.trim();
     }
 
     /// Submits everything recorded and returns what the error scopes caught.
@@ -255,41 +329,71 @@ impl WebGpuBackend {
     }
 
     /// The device buffer of `t` (as [`WebGpuBackend::gpu`]).
-    pub(crate) fn buf<'t>(&self, op: &'static str, t: &'t Tensor) -> Result<&'t wgpu::Buffer> {
-        Ok(self.gpu(op, t)?.buffer())
+    pub(crate) fn buf<'t>(&self, op: &'static str, t: &'t Tensor) -> Result<&'t DeviceBuffer> {
+        Ok(self.gpu(op, t)?.device_buffer())
     }
 
-    /// A new device tensor of `shape` whose contents the caller's kernel
-    /// writes (WebGPU zero-fills it meanwhile).
+    /// A new device tensor of `shape` whose every element the caller's
+    /// commands write: its contents are stale when it comes from the pool
+    /// (use [`WebGpuBackend::alloc_zeroed`] where zeros are relied on).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when it exceeds the storage-binding limit.
+    /// [`Error::Limit`] when the shape overflows or exceeds the tensor
+    /// limit; [`Error::InvalidArgument`] when it exceeds the storage-binding
+    /// limit.
     pub(crate) fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
-        let len = numel(shape);
+        Ok(self.alloc_reused(op, shape)?.0)
+    }
+
+    /// [`WebGpuBackend::alloc`] filled with zeros: a pooled buffer is
+    /// cleared by a command recorded before any that uses it.
+    ///
+    /// # Errors
+    /// As [`WebGpuBackend::alloc`].
+    pub(crate) fn alloc_zeroed(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
+        let (t, reused) = self.alloc_reused(op, shape)?;
+        if reused {
+            let b = self.buf(op, &t)?;
+            self.record(op, |enc| enc.clear_buffer(b.buffer(), 0, Some(b.bytes())))?;
+        }
+        Ok(t)
+    }
+
+    /// [`WebGpuBackend::alloc`] and whether the buffer came from the pool.
+    fn alloc_reused(&self, op: &'static str, shape: &[usize]) -> Result<(Tensor, bool)> {
+        let len = checked_numel(op, shape)?;
         self.check_size(op, shape, len)?;
         self.begin(op)?;
-        let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some(op),
-            size: padded_bytes(len),
-            usage: storage_usage(),
-            mapped_at_creation: false,
-        });
-        Tensor::from_data(
+        let (buffer, reused) =
+            self.pool
+                .take(op, storage_usage(), padded_bytes(len), Writer::Encoder);
+        let t = Tensor::from_data(
             shape,
             TensorData::Gpu(GpuBuffer::new(buffer, len, self.id, None)),
-        )
+        )?;
+        Ok((t, reused))
+    }
+
+    /// A storage buffer holding `bytes` (a multiple of 4), written through
+    /// the queue rather than mapped at creation: on a lost device that is a
+    /// reported error, where mapping panics.
+    fn upload_bytes(&self, op: &'static str, bytes: &[u8]) -> DeviceBuffer {
+        let size = padded_bytes(bytes.len() / 4);
+        let (buffer, _) = self.pool.take(op, storage_usage(), size, Writer::Queue);
+        if !bytes.is_empty() {
+            self.ctx.queue().write_buffer(buffer.buffer(), 0, bytes);
+        }
+        buffer
     }
 
     /// A storage buffer of `u32`s (index lists), at least 4 bytes.
     ///
     /// # Errors
     /// As [`WebGpuBackend::alloc`].
-    pub(crate) fn upload_u32(&self, op: &'static str, data: &[u32]) -> Result<wgpu::Buffer> {
+    pub(crate) fn upload_u32(&self, op: &'static str, data: &[u32]) -> Result<DeviceBuffer> {
         self.check_size(op, &[data.len()], data.len())?;
         self.begin(op)?;
-        Ok(self
-            .ctx
-            .buffer_with_data(op, storage_usage(), bytemuck::cast_slice(data)))
+        Ok(self.upload_bytes(op, bytemuck::cast_slice(data)))
     }
 
     /// Makes `t` the only owner of its device buffer, copying a shared one,
@@ -307,9 +411,11 @@ impl WebGpuBackend {
         }
         let copy = self.alloc(op, t.shape())?;
         let (src, dst) = (self.buf(op, t)?, self.buf(op, &copy)?);
-        let bytes = (t.len() * 4) as u64;
+        let bytes = t.len() as u64 * 4;
         if bytes > 0 {
-            self.record(op, |enc| enc.copy_buffer_to_buffer(src, 0, dst, 0, bytes))?;
+            self.record(op, |enc| {
+                enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes)
+            })?;
         }
         *t = copy;
         Ok(())
@@ -327,17 +433,13 @@ impl WebGpuBackend {
         op: &'static str,
         kernel: &'static str,
         params: &[u32],
-        buffers: &[&wgpu::Buffer],
+        buffers: &[&DeviceBuffer],
         groups: [u32; 3],
     ) -> Result<()> {
         if groups.contains(&0) {
             return Ok(());
         }
-        let max = self
-            .ctx
-            .device()
-            .limits()
-            .max_compute_workgroups_per_dimension;
+        let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::invalid(
                 op,
@@ -347,20 +449,19 @@ impl WebGpuBackend {
         // Scopes open before any resource is created, so what goes wrong
         // here is caught and reported by the next read.
         self.begin(op)?;
-        let pipeline = self.pipeline(op, kernel)?;
-        let pipeline = &pipeline;
-        let device = self.ctx.device();
+        let compiled = self.kernel(op, kernel)?;
         // Uniform blocks are read in 16-byte units: pad to whole vec4s.
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let uniform = self.ctx.buffer_with_data(
-            kernel,
-            wgpu::BufferUsages::UNIFORM,
-            bytemuck::cast_slice(&words),
-        );
+        let block: &[u8] = bytemuck::cast_slice(&words);
+        let (ring, offset) = self.stage_uniforms(op, block)?;
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: uniform.as_entire_binding(),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &ring,
+                offset,
+                size: NonZeroU64::new(block.len() as u64),
+            }),
         }];
         entries.extend(
             buffers
@@ -368,20 +469,23 @@ impl WebGpuBackend {
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
                     binding: i as u32 + 1,
-                    resource: b.as_entire_binding(),
+                    resource: b.binding(),
                 }),
         );
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let bind = self
+            .ctx
+            .device()
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel),
+                layout: &compiled.layout,
+                entries: &entries,
+            });
         self.record(op, |enc| {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(pipeline);
+            pass.set_pipeline(&compiled.pipeline);
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         })
@@ -397,7 +501,7 @@ impl WebGpuBackend {
         op: &'static str,
         kernel: &'static str,
         params: &[u32],
-        buffers: &[&wgpu::Buffer],
+        buffers: &[&DeviceBuffer],
         threads: usize,
     ) -> Result<()> {
         let groups = threads.div_ceil(WORKGROUP_1D);
@@ -406,15 +510,16 @@ impl WebGpuBackend {
         self.dispatch(op, kernel, params, buffers, [x as u32, y as u32, 1])
     }
 
-    /// The pipeline of a registered kernel, compiled on first use (inside
-    /// the pending error scopes: a kernel that fails to compile is reported
-    /// by the next read) and cached by the context.
+    /// The pipeline of a registered kernel and its bind group layout,
+    /// compiled on first use (inside the pending error scopes: a kernel that
+    /// fails to compile is reported by the next read) and cached by the
+    /// context.
     ///
     /// # Errors
     /// [`Error::Gpu`] for a kernel missing from the registry.
-    fn pipeline(&self, op: &'static str, kernel: &'static str) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self.ctx.cached_pipeline(kernel) {
-            return Ok(p);
+    fn kernel(&self, op: &'static str, kernel: &'static str) -> Result<Compiled> {
+        if let Some(c) = self.ctx.cached(kernel) {
+            return Ok(c);
         }
         let k = kernels::find(kernel).ok_or_else(|| {
             Error::gpu(
@@ -424,6 +529,48 @@ impl WebGpuBackend {
         })?;
         self.begin(op)?;
         Ok(self.ctx.pipeline_now(k.name, k.source, k.entry))
+    }
+
+    /// Stages a parameter block for the next submission and returns the
+    /// uniform ring and the block's offset in it (see the module docs);
+    /// submits first when the ring is full.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a block larger than the ring.
+    fn stage_uniforms(&self, op: &'static str, block: &[u8]) -> Result<(wgpu::Buffer, u64)> {
+        let align = self.limits.min_uniform_buffer_offset_alignment as usize;
+        let slot = block.len().div_ceil(align) * align;
+        if slot > UNIFORM_RING_BYTES {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "a {}-byte parameter block exceeds the {UNIFORM_RING_BYTES}-byte uniform ring",
+                    block.len()
+                ),
+            ));
+        }
+        let mut p = self.pending.borrow_mut();
+        if p.uniforms.len() + slot > UNIFORM_RING_BYTES {
+            self.submit(&mut p);
+        }
+        let ring = p
+            .ring
+            .get_or_insert_with(|| {
+                self.pool
+                    .take(
+                        "uniform ring",
+                        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        UNIFORM_RING_BYTES as u64,
+                        Writer::Queue,
+                    )
+                    .0
+            })
+            .buffer()
+            .clone();
+        let offset = p.uniforms.len();
+        p.uniforms.extend_from_slice(block);
+        p.uniforms.resize(offset + slot, 0);
+        Ok((ring, offset as u64))
     }
 
     // ---- pending work ----
@@ -455,6 +602,8 @@ impl WebGpuBackend {
         let mut p = self.pending.borrow_mut();
         let device = self.ctx.device();
         let enc = p.encoder.get_or_insert_with(|| {
+            // From now on a released buffer may be in this encoder's commands.
+            self.pool.opened();
             device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("fedwasm"),
             })
@@ -473,18 +622,26 @@ impl WebGpuBackend {
         Ok(out)
     }
 
+    /// Writes the staged parameter blocks into the uniform ring, then
+    /// submits the pending encoder (in this order: the queue runs the write
+    /// before the commands that read it, after those of the last submission).
     fn submit(&self, p: &mut Pending) {
         if let Some(enc) = p.encoder.take() {
+            if let (Some(ring), false) = (&p.ring, p.uniforms.is_empty()) {
+                self.ctx.queue().write_buffer(ring.buffer(), 0, &p.uniforms);
+            }
             self.ctx.queue().submit([enc.finish()]);
-            // Natively, let wgpu free what finished; the browser does it itself.
+            // Natively, let wgpu retire what finished; the browser does it itself.
             #[cfg(not(target_arch = "wasm32"))]
             let _ = self.ctx.device().poll(wgpu::PollType::Poll);
         }
+        p.uniforms.clear();
         p.recorded = 0;
+        self.pool.submitted();
     }
 
     fn check_size(&self, op: &'static str, shape: &[usize], len: usize) -> Result<()> {
-        let max = self.ctx.device().limits().max_storage_buffer_binding_size;
+        let max = self.limits.max_storage_buffer_binding_size;
         if padded_bytes(len) > max {
             return Err(Error::invalid(
                 op,
@@ -517,7 +674,7 @@ impl Backend for WebGpuBackend {
 
     fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         const OP: &str = "webgpu upload";
-        let len = numel(shape);
+        let len = checked_numel(OP, shape)?;
         if data.len() != len {
             return Err(Error::DataLength {
                 op: OP,
@@ -527,9 +684,7 @@ impl Backend for WebGpuBackend {
         }
         self.check_size(OP, shape, len)?;
         self.begin(OP)?;
-        let buffer = self
-            .ctx
-            .buffer_with_data(OP, storage_usage(), bytemuck::cast_slice(data));
+        let buffer = self.upload_bytes(OP, bytemuck::cast_slice(data));
         Tensor::from_data(
             shape,
             TensorData::Gpu(GpuBuffer::new(buffer, len, self.id, Some(data.to_vec()))),
@@ -537,8 +692,7 @@ impl Backend for WebGpuBackend {
     }
 
     fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
-        // WebGPU zero-fills new buffers.
-        self.alloc("webgpu zeros", shape)
+        self.alloc_zeroed("webgpu zeros", shape)
     }
 
     fn read<'a>(&'a self, t: &'a Tensor) -> ReadFuture<'a> {
@@ -654,6 +808,9 @@ impl Backend for WebGpuBackend {
     }
     fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         ops::loss::squared_error_sum(self, pred, target)
+    }
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()> {
+        ops::loss::add_count_finite(self, count, x)
     }
     fn optimizer_step(
         &self,

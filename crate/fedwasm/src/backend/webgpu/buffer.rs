@@ -3,9 +3,12 @@
 //! # Layout
 //! A [`GpuBuffer`] is one `wgpu::Buffer` (usage `STORAGE | COPY_SRC |
 //! COPY_DST`) holding `len` `f32`s in the row-major layout of
-//! [`crate::tensor`], at offset 0, no strides. Its byte size is `4 * len`
-//! rounded up to the copy alignment, and at least 4 (zero-sized bindings are
-//! invalid). The shape lives in the [`crate::Tensor`].
+//! [`crate::tensor`], at offset 0, no strides. The tensor's bytes are
+//! `4 * len` rounded up to the copy alignment, and at least 4 (zero-sized
+//! bindings are invalid); kernels bind exactly those. The buffer itself comes
+//! from the backend's pool and may be larger (its size class, see `pool.rs`);
+//! bytes past the tensor's are unspecified. The shape lives in the
+//! [`crate::Tensor`].
 //!
 //! Tensors uploaded from the host keep a host copy ([`GpuBuffer::host`])
 //! until they are first modified in place: embedding ids come from host
@@ -16,8 +19,12 @@
 //! Operations never write their inputs; the in-place ones (`add_assign`,
 //! optimizer steps) first copy a shared buffer (copy on write, see
 //! `WebGpuBackend::make_unique`), so a clone never sees a later update.
+//! When the last clone drops, the buffer goes back to the backend's pool
+//! (destroyed if the backend is gone): nothing waits for a garbage collector.
 
 use std::sync::Arc;
+
+use super::pool::DeviceBuffer;
 
 /// A tensor's elements on a WebGPU device. See the module docs.
 #[derive(Clone)]
@@ -26,7 +33,7 @@ pub struct GpuBuffer {
 }
 
 struct Inner {
-    buffer: wgpu::Buffer,
+    buffer: DeviceBuffer,
     len: usize,
     /// Which backend instance made it (tensors of another device are refused).
     device_id: u64,
@@ -36,7 +43,7 @@ struct Inner {
 
 impl GpuBuffer {
     pub(crate) fn new(
-        buffer: wgpu::Buffer,
+        buffer: DeviceBuffer,
         len: usize,
         device_id: u64,
         host: Option<Vec<f32>>,
@@ -61,8 +68,14 @@ impl GpuBuffer {
         self.inner.len == 0
     }
 
-    /// The device buffer.
+    /// The device buffer: the tensor's elements are its first `4 * len`
+    /// bytes; the buffer may be larger (see the module docs).
     pub fn buffer(&self) -> &wgpu::Buffer {
+        self.inner.buffer.buffer()
+    }
+
+    /// The pooled buffer, as kernels bind it.
+    pub(crate) fn device_buffer(&self) -> &DeviceBuffer {
         &self.inner.buffer
     }
 

@@ -31,8 +31,12 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
-/// A WebGPU device and queue, the compiled compute pipelines, and the GPU
-/// errors that happened outside any error scope.
+/// A WebGPU device and queue, the compiled shader modules and compute
+/// pipelines, and the GPU errors that happened outside any error scope.
+///
+/// Each WGSL source is compiled to one shader module, shared by the
+/// pipelines of all its entry points; each pipeline is compiled once, on
+/// first use, and cached by name with its bind group layout.
 ///
 /// GPU work runs inside out-of-memory, validation and internal error scopes,
 /// whose catches become [`Error::Gpu`]: [`GpuContext::scoped`] wraps one
@@ -45,11 +49,21 @@ pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: AdapterSummary,
-    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<&'static str, Compiled>>,
+    /// One module per WGSL source (keyed by the source text).
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     /// First uncaptured error, if any.
     failure: Arc<Mutex<Option<String>>>,
     /// Why the device was lost, if it was.
     lost: Arc<Mutex<Option<String>>>,
+}
+
+/// A compute pipeline and the layout of its bind group 0 (asking for the
+/// layout makes a new handle each time: a JavaScript object in browsers).
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -139,6 +153,7 @@ impl GpuContext {
                     .to_string(),
             },
             pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
             failure,
             lost,
         })
@@ -246,10 +261,10 @@ impl GpuContext {
         source: &'static str,
         entry: &'static str,
     ) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self.cached_pipeline(name) {
-            return Ok(p);
+        if let Some(c) = self.cached(name) {
+            return Ok(c.pipeline);
         }
-        let pipeline = self
+        let compiled = self
             .scoped("GpuContext::pipeline", |ctx| {
                 ctx.create_pipeline(name, source, entry)
             })
@@ -260,42 +275,49 @@ impl GpuContext {
                 }
                 other => other,
             })?;
-        lock(&self.pipelines).insert(name, pipeline.clone());
-        Ok(pipeline)
+        lock(&self.pipelines).insert(name, compiled.clone());
+        Ok(compiled.pipeline)
     }
 
-    /// [`GpuContext::pipeline`] without waiting for the error scopes: served
-    /// from the same cache, or compiled and cached at once. Call inside open
-    /// error scopes; a shader that fails to compile is reported by them (and
-    /// stays cached: the context's work then keeps failing visibly).
+    /// [`GpuContext::pipeline`] and its bind group layout, without waiting
+    /// for the error scopes: served from the same cache, or compiled and
+    /// cached at once. Call inside open error scopes; a shader that fails to
+    /// compile is reported by them (and stays cached: the context's work
+    /// then keeps failing visibly).
     pub(crate) fn pipeline_now(
         &self,
         name: &'static str,
         source: &'static str,
         entry: &'static str,
-    ) -> wgpu::ComputePipeline {
-        if let Some(p) = self.cached_pipeline(name) {
-            return p;
+    ) -> Compiled {
+        if let Some(c) = self.cached(name) {
+            return c;
         }
-        let pipeline = self.create_pipeline(name, source, entry);
-        lock(&self.pipelines).insert(name, pipeline.clone());
-        pipeline
+        let compiled = self.create_pipeline(name, source, entry);
+        lock(&self.pipelines).insert(name, compiled.clone());
+        compiled
     }
 
     /// The pipeline cached under `name`, if any.
-    pub(crate) fn cached_pipeline(&self, name: &str) -> Option<wgpu::ComputePipeline> {
+    pub(crate) fn cached(&self, name: &str) -> Option<Compiled> {
         lock(&self.pipelines).get(name).cloned()
     }
 
-    /// Compiles `entry` of `source`, with the layout derived from the shader.
-    fn create_pipeline(&self, name: &str, source: &str, entry: &str) -> wgpu::ComputePipeline {
-        let module = self
+    /// Compiles `entry` of `source` (its module compiled once per source),
+    /// with the layout derived from the shader.
+    fn create_pipeline(&self, name: &str, source: &'static str, entry: &str) -> Compiled {
+        let module = lock(&self.modules)
+            .entry(source)
+            .or_insert_with(|| {
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+            })
+            .clone();
+        let pipeline = self
             .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        self.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
                 layout: None,
@@ -303,7 +325,11 @@ impl GpuContext {
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
-            })
+            });
+        Compiled {
+            layout: pipeline.get_bind_group_layout(0),
+            pipeline,
+        }
     }
 
     /// Waits until everything submitted so far has finished: by polling the

@@ -82,7 +82,12 @@ pub struct MatmulDims {
 impl MatmulDims {
     /// Elements of `a`, `b` and the result.
     pub fn lens(&self) -> (usize, usize, usize) {
-        (self.m * self.k, self.k * self.n, self.m * self.n)
+        // Saturating: an overflowing size fails the device limit check.
+        (
+            self.m.saturating_mul(self.k),
+            self.k.saturating_mul(self.n),
+            self.m.saturating_mul(self.n),
+        )
     }
 
     /// The shader's uniform block: `m, n, k`, then the strides of `op(a)`
@@ -295,7 +300,7 @@ pub async fn matmul_many(ctx: &GpuContext, jobs: &[MatmulJob<'_>]) -> Result<Vec
         let a_stored = if d.ta { [d.k, d.m] } else { [d.m, d.k] };
         let b_stored = if d.tb { [d.n, d.k] } else { [d.k, d.n] };
         for (data, stored) in [(job.a, a_stored), (job.b, b_stored)] {
-            if data.len() != stored[0] * stored[1] {
+            if data.len() != crate::tensor::checked_numel(OP, &stored)? {
                 return Err(Error::DataLength {
                     op: OP,
                     shape: stored.to_vec(),

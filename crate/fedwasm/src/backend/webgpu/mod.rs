@@ -25,6 +25,31 @@
 //! [`crate::Error::Gpu`]; a lost device is [`crate::Error::DeviceLost`], on
 //! which federated rounds rerun the client on the CPU.
 //!
+//! # Memory
+//! Device memory stays flat however long training runs, in browsers too,
+//! where dropping a `wgpu::Buffer` frees nothing until the garbage collector
+//! runs. Every buffer comes from a size-bucketed pool (`pool.rs`) and goes
+//! back to it when the last clone of its tensor drops; the pool destroys
+//! (`destroy()`, never left to the collector) what it holds beyond its bound
+//! ([`WebGpuBackend::set_pool_limit`], [`WebGpuBackend::trim_pool`]). Kernel
+//! parameters are slices of one uniform ring buffer, written once per
+//! submission; shader modules, pipelines and bind group layouts are
+//! compiled once. [`WebGpuBackend::memory_stats`] counts live, pooled,
+//! created and reused buffers ([`MemoryStats`]).
+//!
+//! The invariant that keeps reuse correct: *a released buffer's next
+//! contents are written after its last use in queue order.* WebGPU runs
+//! submissions in order and the commands of one encoder in order, and a
+//! `Queue::write_buffer` between two submissions. So a buffer released
+//! while the pending encoder may still read it is handed out again only to
+//! be written by commands recorded after it into that same encoder (kernel
+//! outputs, copies, clears), and to uploads (`write_buffer`, which would run
+//! before that encoder) or destruction only once that encoder is submitted.
+//! Reused buffers are not zeroed: callers that rely on zeros (`zeros`, the
+//! embedding scatter, empty convolution gradients) clear them with a
+//! recorded command; every other kernel writes its whole output. Kernels
+//! bind exactly their tensor's bytes, never the slack of a size class.
+//!
 //! Kernels are WGSL files under `kernels/`, f32 only: no f64, no i64 and no
 //! atomics (`crate/tests/webgpu.rs` validates each with naga under empty
 //! capabilities, which rejects all three). [`GpuContext`] (adapter, device,
@@ -37,6 +62,7 @@ mod context;
 mod kernels;
 pub mod matmul;
 mod ops;
+mod pool;
 mod readback;
 mod signal;
 
@@ -49,3 +75,4 @@ pub use matmul::{
 };
 #[doc(hidden)]
 pub use ops::conv::{set_conv_dispatch_rows, set_conv_method, set_conv_scratch_bytes, ConvMethod};
+pub use pool::{MemoryStats, DEFAULT_POOL_LIMIT};

@@ -13,9 +13,14 @@ use crate::error::{Error, Result};
 
 /// Bytes of `len` f32s, rounded up to wgpu's copy alignment (at least one
 /// alignment unit: zero-sized buffers cannot be bound).
+/// Saturates at `u64::MAX` (in `u64` arithmetic: no wrap on wasm32, where
+/// `len * 4` overflows `usize` past 2^30 elements), which every device
+/// limit check then refuses.
 pub(crate) fn padded_bytes(len: usize) -> u64 {
-    let bytes = (len.max(1) * 4) as u64;
-    bytes.div_ceil(wgpu::COPY_BUFFER_ALIGNMENT) * wgpu::COPY_BUFFER_ALIGNMENT
+    let bytes = (len.max(1) as u64).saturating_mul(4);
+    bytes
+        .div_ceil(wgpu::COPY_BUFFER_ALIGNMENT)
+        .saturating_mul(wgpu::COPY_BUFFER_ALIGNMENT)
 }
 
 /// A staging buffer for `len` f32s.
@@ -42,7 +47,7 @@ pub(crate) async fn read_f32(
     if len == 0 {
         return Ok(Vec::new());
     }
-    let slice = staging.slice(..(len * 4) as u64);
+    let slice = staging.slice(..len as u64 * 4);
     let (tx, rx) = oneshot();
     slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r));
     ctx.drive(rx, op)

@@ -162,7 +162,7 @@ fn params(
 fn chunk_images(b: &WebGpuBackend, g: &ConvGeometry) -> usize {
     let limits = b.context().device().limits();
     let budget = scratch_budget(b);
-    let per_image = g.ho * g.wo * g.patch() * 4;
+    let per_image = (g.ho * g.wo * g.patch()).saturating_mul(4);
     // The GEMM computes TILE rows per workgroup.
     let max_rows = limits.max_compute_workgroups_per_dimension as usize * TILE;
     let by_bytes = budget.checked_div(per_image).unwrap_or(usize::MAX);
@@ -350,7 +350,7 @@ fn dw_splits(g: &ConvGeometry, budget: usize) -> (usize, usize) {
     let rows = g.rows();
     let (m, f) = (g.patch() + 1, g.f);
     let blocks = m.div_ceil(TILE) * f.div_ceil(TILE);
-    let by_budget = budget / (m * f * 4).max(1);
+    let by_budget = budget / m.saturating_mul(f).saturating_mul(4).max(1);
     let splits = rows
         .div_ceil(MIN_SPLIT_ROWS)
         .min(TARGET_GROUPS.div_ceil(blocks.max(1)))
@@ -370,11 +370,12 @@ fn filter_grad_implicit(
     dy: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let (m, f) = (g.patch(), g.f);
+    if g.rows() == 0 {
+        // No pixels: both gradients are zero.
+        return Ok((b.alloc_zeroed(BWD, &[m, f])?, b.alloc_zeroed(BWD, &[f])?));
+    }
     let dw = b.alloc(BWD, &[m, f])?;
     let db = b.alloc(BWD, &[f])?;
-    if g.rows() == 0 {
-        return Ok((dw, db));
-    }
     let (splits, per) = dw_splits(g, scratch_budget(b));
     let part = b.alloc(BWD, &[splits, m + 1, f])?;
     let mut p = params(BWD, g, g.rows(), 0)?;

@@ -9,8 +9,9 @@
 //!   per (unique row, column) sums that row's lookups from zero in ascending
 //!   position order, as the CPU does, so the sums are the CPU's bit for bit.
 //!   `scatter_add_rows` writes them into the rows of a zero-filled
-//!   `[rows, k]` buffer (WebGPU zero-fills new buffers), so untouched rows
-//!   cost nothing.
+//!   `[rows, k]` buffer (`alloc_zeroed`: new buffers are zero-filled by
+//!   WebGPU, pooled ones cleared by one command), so untouched rows cost no
+//!   thread.
 
 use super::{host_indices, word};
 use crate::backend::shape::{dims2, rows_of};
@@ -118,7 +119,8 @@ pub(crate) fn scatter_add_rows(
 ) -> Result<Tensor> {
     const OP: &str = "scatter_add_rows";
     let (seg, k) = plan(b, OP, dy, ids, rows)?;
-    let out = b.alloc(OP, &[rows, k])?;
+    // Only the looked-up rows are written: the rest must be zeros.
+    let out = b.alloc_zeroed(OP, &[rows, k])?;
     segment_sums(b, OP, dy, &seg, k, &out, true)?;
     Ok(out)
 }
