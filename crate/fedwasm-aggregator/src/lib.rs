@@ -22,6 +22,16 @@
 //! ```
 //! Errors are JS `Error`s whose `code` is `fedwasm_protocol::Error::code`
 //! (`refused`, `bad_data`, `limit`, `state_not_assignable`, ..).
+//!
+//! # Size
+//! `tests/build-aggregator.sh` fails when the optimised wasm is over
+//! 200 KiB (it is about 197 KiB). What keeps it there: every JSON document
+//! goes through `fedwasm_protocol::json` (no serde (de)serializers are
+//! compiled in), floats in messages print through
+//! `fedwasm_protocol::error::Float` (not core's float formatting), and on
+//! wasm32 the global allocator is `alloc::SizeClasses` (not dlmalloc).
+//! `twiggy top` / `twiggy dominators` on the wasm-size build (run
+//! `wasm-opt -g` to keep names) show what a change costs.
 
 use fedwasm_protocol::error::{Error, Result};
 use fedwasm_protocol::messages::ClientUpdate;

@@ -15,8 +15,9 @@ mod common;
 use fedwasm::backend::{Backend, CpuBackend, Padding};
 use fedwasm::checksum::crc32;
 use fedwasm::data::{
-    decode_femnist_pack, encode_femnist_pack, femnist_digits, parse_csv, parse_leaf_json,
-    parse_movielens, ColumnRef, CsvOptions, LabelSpec, LeafOptions,
+    apply_plan, decode_femnist_pack, encode_femnist_pack, femnist_digits, parse_csv,
+    parse_leaf_json, parse_movielens, ColumnRef, CsvOptions, Dataset, DatasetPlan, ElementSpec,
+    Examples, LabelSpec, LeafOptions,
 };
 use fedwasm::federated::LearningProcessState;
 use fedwasm::limits::Limits;
@@ -606,4 +607,24 @@ fn named_tensors_from_input_still_fit_their_shapes() {
         Tensor::new(&v.shape, v.data.clone()).unwrap_err().code(),
         "limit"
     );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_task_plan_cannot_make_a_batch_over_the_limit() {
+    limits();
+    let spec = ElementSpec::new(vec![8], LabelSpec::Real);
+    let ds = Dataset::from_examples(Examples::new(spec, vec![0.5; 80], vec![1.0; 10]).unwrap());
+    // A server's plan: the 10 examples a million times, in one batch of 2^30.
+    let plan = DatasetPlan::new().repeat(1_000_000).batch(1 << 30);
+    expect(
+        apply_plan(&plan, &ds).unwrap().batches().err().unwrap(),
+        "limit",
+        &["a batch of 1073741824 examples", "max_tensor_elements"],
+    );
+    // A batch size over the examples there are is fine: the batch is smaller.
+    let plan = DatasetPlan::new().batch(1 << 30);
+    let batches: Vec<_> = apply_plan(&plan, &ds).unwrap().batches().unwrap().collect();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].as_ref().unwrap().x.shape(), &[10, 8]);
 }

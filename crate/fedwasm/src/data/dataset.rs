@@ -291,6 +291,8 @@ impl Dataset {
     ///
     /// # Errors
     /// [`Error::Dataset`] if the dataset was never batched or was misbuilt;
+    /// [`Error::Limit`] if its largest batch would be a tensor over
+    /// [`max_tensor_elements`](crate::limits::Limits::max_tensor_elements);
     /// each item is an error if a `map` fails or returns the wrong length.
     pub fn batches(&self) -> Result<Batches> {
         self.check()?;
@@ -309,6 +311,20 @@ impl Dataset {
             } => (size, drop_remainder),
             _ => (1, false),
         };
+        // The largest batch this pipeline can make is one tensor: within the
+        // limits before any is gathered (a batch size from a task, over a
+        // repeated dataset, would otherwise gather past them).
+        let reachable = self.ops[..batch_pos]
+            .iter()
+            .fold(self.source.len(), |n, op| match op {
+                Op::Repeat(count) => n.saturating_mul(*count),
+                Op::Take(count) => n.min(*count),
+                _ => n,
+            });
+        let mut largest = vec![size.min(reachable)];
+        largest.extend_from_slice(&self.spec.x_shape);
+        checked_numel("Dataset::batches", &largest)
+            .map_err(|e| e.in_context(format_args!("a batch of {size} examples")))?;
         let base = BatchSource {
             ops: self.ops.clone(),
             pre_end: batch_pos,
