@@ -18,8 +18,9 @@
 //!   a `MessageChannel` (browsers, Web Workers: a posted message is a task
 //!   and, unlike `setTimeout(0)`, is not clamped to 4 ms once timers nest),
 //!   else `setTimeout(0)`. A yield costs one turn of the event loop: about
-//!   10 us in Node.js (measured on batches of one example), under 1% of a
-//!   softmax-regression epoch at the default of one yield per 8 batches.
+//!   7 us in Node.js, so about 1% of a softmax-regression epoch (batches of
+//!   20 take ~70 us there) at the default of one yield per 8 batches, and
+//!   nothing measurable for a CNN.
 //! * **natively**: a yield returns `Pending` once after waking its own waker,
 //!   so an async executor may run other tasks first; under `pollster` it
 //!   costs one wake-up (about 20 ns). Another thread may cancel: the token
