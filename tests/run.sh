@@ -239,11 +239,12 @@ node_tests() {
 }
 
 # The wasm32 test files that run in a browser: those in crate/fedwasm/tests that call
-# `wasm_bindgen_test_configure!(run_in_browser)`, as `--test NAME` arguments.
+# `wasm_bindgen_test_configure!(run_in_browser)` (or `run_in_dedicated_worker`:
+# a Web Worker of the same browser), as `--test NAME` arguments.
 browser_test_args() {
   local f
   for f in crate/fedwasm/tests/*.rs; do
-    if grep -Eq '^\s*(wasm_bindgen_test::)?wasm_bindgen_test_configure!\(\s*run_in_browser' "$f"; then
+    if grep -Eq '^\s*(wasm_bindgen_test::)?wasm_bindgen_test_configure!\(\s*run_in_(browser|dedicated_worker)' "$f"; then
       printf -- '--test\n%s\n' "$(basename "$f" .rs)"
     fi
   done
@@ -259,7 +260,7 @@ wasm_node_tests() {
 }
 
 # wasm32 in headless Chromium with WebGPU: the browser test files (see
-# browser_test_args: browser_webgpu.rs and the webgpu_*.rs files), on Chromium's
+# browser_test_args: browser_webgpu.rs, the webgpu_*.rs files and worker_yield.rs, in a Web Worker), on Chromium's
 # SwiftShader adapter. wasm-bindgen-test-runner starts chromedriver
 # (CHROMEDRIVER), which starts Chromium with the capabilities in
 # crate/fedwasm/webdriver.json (WASM_BINDGEN_TEST_WEBDRIVER_JSON; by default the runner

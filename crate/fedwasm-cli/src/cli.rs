@@ -13,7 +13,9 @@
 //! `train` (default: `cnn_dropout`, 5 epochs of SGD 0.1, batch 20) trains on
 //! the embedded FEMNIST digits of 10 writers (or on a LEAF
 //! directory with `train/` and `test/` given by `--data`), printing one line
-//! per epoch, then evaluates on the same writers' test data.
+//! per epoch, then evaluates on the same writers' test data. A loss that
+//! becomes NaN or infinite ends it with an error naming the epoch and batch
+//! (both counted from 0) and exit status 1.
 //!
 //! `bench fuzz` mutates valid inputs of every decoder of untrusted bytes
 //! (`fedwasm::fuzz::targets`, default 1,000,000 cases each) under lowered
@@ -116,6 +118,12 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            if let Error::Diverged { epoch, .. } = e {
+                eprintln!(
+                    "(epochs and batches count from 0 here: epoch {epoch} is the line \"epoch {}\")",
+                    epoch + 1
+                );
+            }
             ExitCode::FAILURE
         }
     }
@@ -195,7 +203,9 @@ fn train(args: &[String]) -> Result<()> {
         let opts = TrainOptions {
             seed,
             first_step: (epoch as u32) << 16,
-            progress: None,
+            // The library counts epochs from 0; these lines from 1.
+            epoch: epoch as u64 - 1,
+            ..TrainOptions::default()
         };
         // A fresh shuffle each epoch, seeded by (seed, epoch).
         let ds = Dataset::from_arc(examples.clone())

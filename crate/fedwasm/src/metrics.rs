@@ -92,6 +92,12 @@ impl MetricAccumulator {
         Ok(())
     }
 
+    /// The running `loss` numerator (sum of batch mean loss x batch size),
+    /// `[1]` on the backend.
+    pub fn loss_sum(&self) -> &Tensor {
+        &self.sums[&MetricKind::Loss]
+    }
+
     /// Examples seen so far.
     pub fn num_examples(&self) -> u64 {
         self.examples

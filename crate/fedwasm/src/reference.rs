@@ -96,7 +96,8 @@ pub async fn reference_run(seed: u64) -> Result<RunDigest> {
         let opts = TrainOptions {
             seed,
             first_step: (epoch as u32) * 1000,
-            progress: None,
+            epoch,
+            ..TrainOptions::default()
         };
         let m = train_local(&b, &mut model, &mut opt, &ds, &groups, opts).await?;
         classifier_losses.push(m.value(MetricKind::Loss).unwrap_or(f64::NAN));

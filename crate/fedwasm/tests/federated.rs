@@ -94,9 +94,7 @@ fn streaming_weighted_mean_by_hand() {
 /// mean(2 (0 - y) * 1) = -2 mean(y), so one SGD step at 0.5 gives
 /// w = b = mean(y): client deltas 1, 3, 6. Server SGD 1.0 adds the mean delta:
 /// weighted by examples (1*1 + 2*3 + 3*6) / 6 = 25/6, uniform (1+3+6)/3 = 10/3.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn weighted_and_unweighted_fed_avg_by_hand() {
+async fn weighted_and_unweighted_fed_avg_by_hand() {
     let clients = [
         ones_client(&[1.0]),
         ones_client(&[2.0, 4.0]),
@@ -107,9 +105,9 @@ fn weighted_and_unweighted_fed_avg_by_hand() {
     let unweighted =
         build_unweighted_fed_avg(federated::model_fn(linear_spec()), backend(), config).unwrap();
     for (process, want) in [(&weighted, 25.0 / 6.0), (&unweighted, 10.0 / 3.0)] {
-        let state = ready(process.initialize()).unwrap();
+        let state = process.initialize().await.unwrap();
         assert_eq!(flat(&state.global_model_weights), vec![0.0, 0.0]);
-        let out = ready(process.next(&state, &clients)).unwrap();
+        let out = process.next(&state, &clients).await.unwrap();
         let w = flat(&out.state.global_model_weights);
         close(w[0] as f64, want, 1e-6, "kernel");
         close(w[1] as f64, want, 1e-6, "bias");
@@ -125,18 +123,24 @@ fn weighted_and_unweighted_fed_avg_by_hand() {
 /// so its update is infinite. As in TFF's client work, that client sends
 /// zeros with weight 0: the round equals a round of the good client alone,
 /// and the model stays finite.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_non_finite_client_never_corrupts_the_model() {
+async fn a_non_finite_client_never_corrupts_the_model() {
     let process = fed_avg(0.5, ClientWeighting::NumExamples, linear_spec());
-    let s0 = ready(process.initialize()).unwrap();
+    let s0 = process.initialize().await.unwrap();
     let good = ones_client(&[1.0, 2.0]);
-    let s1 = ready(process.next(&s0, std::slice::from_ref(&good)))
+    let s1 = process
+        .next(&s0, std::slice::from_ref(&good))
+        .await
         .unwrap()
         .state;
     let bad = ones_client(&[3.0e38]);
-    let out = ready(process.next(&s1, &[good.clone(), bad.clone()])).unwrap();
-    let alone = ready(process.next(&s1, std::slice::from_ref(&good))).unwrap();
+    let out = process
+        .next(&s1, &[good.clone(), bad.clone()])
+        .await
+        .unwrap();
+    let alone = process
+        .next(&s1, std::slice::from_ref(&good))
+        .await
+        .unwrap();
     assert_eq!(out.metrics.update_non_finite(), Some(0));
     assert!(out.state.global_model_weights.is_finite());
     assert_eq!(
@@ -149,15 +153,18 @@ fn a_non_finite_client_never_corrupts_the_model() {
     );
     // The state stays checkpointable and usable.
     let s2 = LearningProcessState::from_json(&out.state.to_json().unwrap()).unwrap();
-    let next = ready(process.next(&s2, std::slice::from_ref(&good))).unwrap();
+    let next = process
+        .next(&s2, std::slice::from_ref(&good))
+        .await
+        .unwrap();
     assert_eq!(next.metrics.update_non_finite(), Some(0));
 
     // Uniform weighting: TFF's unweighted mean still counts the zeroed
     // client, so the step is half the good client's.
     let uniform = fed_avg(0.5, ClientWeighting::Uniform, linear_spec());
-    let u0 = ready(uniform.initialize()).unwrap();
-    let both = ready(uniform.next(&u0, &[good.clone(), bad])).unwrap();
-    let single = ready(uniform.next(&u0, &[good])).unwrap();
+    let u0 = uniform.initialize().await.unwrap();
+    let both = uniform.next(&u0, &[good.clone(), bad]).await.unwrap();
+    let single = uniform.next(&u0, &[good]).await.unwrap();
     assert_eq!(both.metrics.update_non_finite(), Some(0));
     let (w_both, w_single) = (
         flat(&both.state.global_model_weights),
@@ -221,30 +228,29 @@ fn a_nan_update_is_refused_and_the_round_goes_on() {
 /// driven through its pieces (tasks, `client_update`, the updates through
 /// their binary encoding, `ServerRound::accept`) in reverse client order,
 /// bit for bit; the binary checkpoint restores it exactly.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn next_equals_the_round_driven_by_hand_in_any_order() {
+async fn next_equals_the_round_driven_by_hand_in_any_order() {
     let (train, _) = femnist_digits().unwrap();
     let process = fed_avg(
         0.02,
         ClientWeighting::NumExamples,
         builtin::softmax_regression(),
     );
-    let s0 = ready(process.initialize()).unwrap();
+    let s0 = process.initialize().await.unwrap();
     let clients = femnist_round(&train, 4, 0);
-    let want = ready(process.next(&s0, &clients)).unwrap();
+    let want = process.next(&s0, &clients).await.unwrap();
     let mut round = process.begin_round(&s0).unwrap();
     let mut model = process.new_model().unwrap();
     for (i, data) in clients.iter().enumerate().rev() {
         let task = round.task(i as u64, DatasetPlan::new());
         let task = federated::ClientTask::from_bytes(&task.to_bytes().unwrap()).unwrap();
-        let out = ready(client_update(
+        let out = client_update(
             process.backend().as_ref(),
             model.as_mut(),
             &task,
             data,
             None,
-        ))
+        )
+        .await
         .unwrap();
         let update = federated::ClientUpdate::from_bytes(&out.update.to_bytes()).unwrap();
         round.accept(&update).unwrap();
@@ -257,13 +263,14 @@ fn next_equals_the_round_driven_by_hand_in_any_order() {
     // A task for another model is refused by the client.
     let mut other = round_task_for_other_model(&process, &s0);
     other.model_fingerprint ^= 1;
-    let e = ready(client_update(
+    let e = client_update(
         process.backend().as_ref(),
         model.as_mut(),
         &other,
         &clients[0],
         None,
-    ))
+    )
+    .await
     .unwrap_err();
     assert_eq!(e.code(), "refused", "{e}");
 }
@@ -292,9 +299,7 @@ fn state_bits(s: &LearningProcessState) -> String {
     s.to_json().unwrap()
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn checkpoint_restore_continues_bit_for_bit() {
+async fn checkpoint_restore_continues_bit_for_bit() {
     let (train, _) = femnist_digits().unwrap();
     // Adam on the server and a decaying client rate: state that matters.
     let config = FedAvgConfig {
@@ -314,23 +319,23 @@ fn checkpoint_restore_continues_bit_for_bit() {
         ClientWeighting::NumExamples,
     )
     .unwrap();
-    let run = |state: LearningProcessState, rounds: u64| {
+    let run = async |state: LearningProcessState, rounds: u64| {
         let mut state = state;
         let mut metrics = Vec::new();
         for _ in 0..rounds {
             let clients = femnist_round(&train, 4, state.round());
-            let out = ready(process.next(&state, &clients)).unwrap();
+            let out = process.next(&state, &clients).await.unwrap();
             metrics.push(out.metrics.to_json().unwrap());
             state = out.state;
         }
         (state, metrics)
     };
-    let s0 = ready(process.initialize()).unwrap();
-    let (straight, straight_metrics) = run(s0.clone(), 3);
-    let (mid, first_metrics) = run(s0, 1);
+    let s0 = process.initialize().await.unwrap();
+    let (straight, straight_metrics) = run(s0.clone(), 3).await;
+    let (mid, first_metrics) = run(s0, 1).await;
     let restored = LearningProcessState::from_json(&mid.to_json().unwrap()).unwrap();
     assert_eq!(state_bits(&restored), state_bits(&mid));
-    let (resumed, resumed_metrics) = run(restored, 2);
+    let (resumed, resumed_metrics) = run(restored, 2).await;
     assert_eq!(
         bits(&resumed.global_model_weights),
         bits(&straight.global_model_weights)
@@ -342,28 +347,26 @@ fn checkpoint_restore_continues_bit_for_bit() {
 }
 
 /// FedRecon's per-round seeds and FedEval's running totals survive a checkpoint too.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fed_recon_and_eval_checkpoints_resume_exactly() {
+async fn fed_recon_and_eval_checkpoints_resume_exactly() {
     let (data, _) = ratings(20, 0.3);
     let clients = rating_batches(&data, &data.client_ids()[..6], 0);
     let process = build_fed_recon(mf(false), backend(), recon_config()).unwrap();
     let eval = build_fed_recon_eval(mf(false), backend(), recon_eval_config()).unwrap();
-    let s0 = ready(process.initialize()).unwrap();
-    let e0 = ready(eval.initialize()).unwrap();
-    let step = |s: &LearningProcessState, e: &LearningProcessState| {
-        let s = ready(process.next(s, &clients)).unwrap().state;
+    let s0 = process.initialize().await.unwrap();
+    let e0 = eval.initialize().await.unwrap();
+    let step = async |s: &LearningProcessState, e: &LearningProcessState| {
+        let s = process.next(s, &clients).await.unwrap().state;
         let e = eval
             .set_model_weights(e, process.get_model_weights(&s).unwrap())
             .unwrap();
-        let e = ready(eval.next(&e, &clients)).unwrap().state;
+        let e = eval.next(&e, &clients).await.unwrap().state;
         (s, e)
     };
-    let (s1, e1) = step(&s0, &e0);
-    let (s2, e2) = step(&s1, &e1);
+    let (s1, e1) = step(&s0, &e0).await;
+    let (s2, e2) = step(&s1, &e1).await;
     let restore =
         |s: &LearningProcessState| LearningProcessState::from_json(&s.to_json().unwrap()).unwrap();
-    let (r2, f2) = step(&restore(&s1), &restore(&e1));
+    let (r2, f2) = step(&restore(&s1), &restore(&e1)).await;
     assert_eq!(state_bits(&r2), state_bits(&s2));
     assert_eq!(state_bits(&f2), state_bits(&e2));
 }
@@ -432,9 +435,7 @@ fn spy_mf(log: Rc<RefCell<Vec<Vec<f32>>>>) -> ModelFn {
     )
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
+async fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
     let (data, _) = ratings(4, 0.3);
     let clients = rating_batches(&data, &data.client_ids()[..1], 0);
     let log = Rc::new(RefCell::new(Vec::new()));
@@ -442,10 +443,13 @@ fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
     // Stateful: round 2 starts from exactly the vector round 1 returned.
     let process =
         build_stateful_fed_avg(spy_mf(log.clone()), backend(), StatefulConfig::default()).unwrap();
-    let s0 = ready(process.initialize()).unwrap();
-    let c0 = ready(process.initial_client_state(7)).unwrap();
-    assert_eq!(c0, ready(process.initial_client_state(7)).unwrap());
-    let out1 = ready(process.next(&s0, &clients, std::slice::from_ref(&c0))).unwrap();
+    let s0 = process.initialize().await.unwrap();
+    let c0 = process.initial_client_state(7).await.unwrap();
+    assert_eq!(c0, process.initial_client_state(7).await.unwrap());
+    let out1 = process
+        .next(&s0, &clients, std::slice::from_ref(&c0))
+        .await
+        .unwrap();
     let c1 = out1.client_states[0].clone();
     assert_eq!(c1.index, 7);
     assert_eq!(
@@ -458,7 +462,10 @@ fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
         "round 1 trained it"
     );
     log.borrow_mut().clear();
-    let out2 = ready(process.next(&out1.state, &clients, std::slice::from_ref(&c1))).unwrap();
+    let out2 = process
+        .next(&out1.state, &clients, std::slice::from_ref(&c1))
+        .await
+        .unwrap();
     assert_eq!(
         log.borrow()[0],
         c1.local_weights[0].data,
@@ -468,12 +475,12 @@ fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
 
     // FedRecon: every round starts from a fresh, round-seeded initial vector.
     let process = build_fed_recon(spy_mf(log.clone()), backend(), recon_config()).unwrap();
-    let mut state = ready(process.initialize()).unwrap();
+    let mut state = process.initialize().await.unwrap();
     let mut starts = Vec::new();
     let mut ends = Vec::new();
     for _ in 0..2 {
         log.borrow_mut().clear();
-        state = ready(process.next(&state, &clients)).unwrap().state;
+        state = process.next(&state, &clients).await.unwrap().state;
         let l = log.borrow();
         // Locals are frozen after reconstruction, so the last step sees the reconstructed vector.
         starts.push(l[0].clone());
@@ -505,9 +512,7 @@ fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
 
 // ---- FedProx ----
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fed_prox_with_zero_mu_is_fed_avg_and_positive_mu_stays_closer() {
+async fn fed_prox_with_zero_mu_is_fed_avg_and_positive_mu_stays_closer() {
     let (train, _) = femnist_digits().unwrap();
     let config = FedAvgConfig::with_client_optimizer(OptimizerConfig::sgd(0.05));
     let build = |mu: Option<f32>| {
@@ -526,21 +531,21 @@ fn fed_prox_with_zero_mu_is_fed_avg_and_positive_mu_stays_closer() {
         }
         .unwrap()
     };
-    let two_rounds = |p: &LearningProcess| {
-        let mut s = ready(p.initialize()).unwrap();
+    let two_rounds = async |p: &LearningProcess| {
+        let mut s = p.initialize().await.unwrap();
         let start = flat(&s.global_model_weights);
         for round in 0..2 {
             let clients: Vec<Dataset> = femnist_round(&train, 3, round)
                 .into_iter()
                 .map(|d| d.repeat(3))
                 .collect();
-            s = ready(p.next(&s, &clients)).unwrap().state;
+            s = p.next(&s, &clients).await.unwrap().state;
         }
         (start, flat(&s.global_model_weights))
     };
-    let (start, avg) = two_rounds(&build(None));
-    let (_, prox0) = two_rounds(&build(Some(0.0)));
-    let (_, prox) = two_rounds(&build(Some(5.0)));
+    let (start, avg) = two_rounds(&build(None)).await;
+    let (_, prox0) = two_rounds(&build(Some(0.0))).await;
+    let (_, prox) = two_rounds(&build(Some(5.0))).await;
     for (a, p) in avg.iter().zip(&prox0) {
         close(*p as f64, *a as f64, 1e-6, "FedProx(mu = 0) vs FedAvg");
     }
@@ -622,18 +627,16 @@ fn recon_eval_config() -> FedReconEvalConfig {
 
 /// RMSE on held-out users: each reconstructs its local variables (if any)
 /// on its even batches and is scored on its odd batches.
-fn held_out_rmse(weights: ModelWeights, model: ModelFn, test: &[Dataset]) -> f64 {
+async fn held_out_rmse(weights: ModelWeights, model: ModelFn, test: &[Dataset]) -> f64 {
     let eval = build_fed_recon_eval(model, backend(), recon_eval_config()).unwrap();
     let s = eval
-        .set_model_weights(&ready(eval.initialize()).unwrap(), weights)
+        .set_model_weights(&eval.initialize().await.unwrap(), weights)
         .unwrap();
-    let m = ready(eval.next(&s, test)).unwrap().metrics;
+    let m = eval.next(&s, test).await.unwrap().metrics;
     m.eval(MetricKind::MeanSquaredError).unwrap().sqrt()
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector() {
+async fn fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector() {
     let (data, noise) = ratings(120, 0.3);
     let ids = data.client_ids();
     let (train_ids, test_ids) = ids.split_at(100);
@@ -649,17 +652,18 @@ fn fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector() {
         });
         spec
     });
-    let mut s_recon = ready(recon.initialize()).unwrap();
-    let mut s_avg = ready(avg.initialize()).unwrap();
+    let mut s_recon = recon.initialize().await.unwrap();
+    let mut s_avg = avg.initialize().await.unwrap();
     for round in 0..100 {
         let sample = federated::sample_client_ids(&train, 20, 1, round).unwrap();
         let clients = rating_batches(&train, &sample, round);
-        s_recon = ready(recon.next(&s_recon, &clients)).unwrap().state;
+        s_recon = recon.next(&s_recon, &clients).await.unwrap().state;
         // FedAvg sees the same data: one epoch of the same batches.
-        s_avg = ready(avg.next(&s_avg, &clients)).unwrap().state;
+        s_avg = avg.next(&s_avg, &clients).await.unwrap().state;
     }
-    let rmse_recon = held_out_rmse(recon.get_model_weights(&s_recon).unwrap(), mf(false), &test);
-    let rmse_avg = held_out_rmse(avg.get_model_weights(&s_avg).unwrap(), mf(true), &test);
+    let rmse_recon =
+        held_out_rmse(recon.get_model_weights(&s_recon).unwrap(), mf(false), &test).await;
+    let rmse_avg = held_out_rmse(avg.get_model_weights(&s_avg).unwrap(), mf(true), &test).await;
     println!("held-out RMSE: FedRecon {rmse_recon:.4}, FedAvg (shared user vector) {rmse_avg:.4}, noise {noise}");
     // Reconstructing 4 numbers from 15 noisy ratings costs about
     // sqrt(1 + 4/15) = 1.13 times the noise; allow 1.3.
@@ -677,23 +681,21 @@ fn fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector() {
 /// Seed 002's recipe: all 10 writers every round, 5 epochs, shuffle buffer
 /// 100, batch 20, client SGD 0.02, server SGD 1.0, pixels as stored. TFF's
 /// tutorial prints losses 3.119, 2.985, 2.862, 2.740, 2.619 for its rounds 1-5.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fed_avg_training_loss_falls_every_round_on_femnist_digits() {
+async fn fed_avg_training_loss_falls_every_round_on_femnist_digits() {
     let (train, _) = femnist_digits().unwrap();
     let process = fed_avg(
         0.02,
         ClientWeighting::NumExamples,
         builtin::softmax_regression(),
     );
-    let mut state = ready(process.initialize()).unwrap();
+    let mut state = process.initialize().await.unwrap();
     let mut losses = Vec::new();
     for round in 1..=5 {
         let clients = federated::client_datasets(&train, &train.client_ids(), |ds| {
             ds.repeat(5).shuffle(100, round).batch(20, false)
         })
         .unwrap();
-        let out = ready(process.next(&state, &clients)).unwrap();
+        let out = process.next(&state, &clients).await.unwrap();
         assert_eq!(
             out.metrics.train(MetricKind::NumExamples),
             Some(5.0 * train.num_examples() as f64)
@@ -710,17 +712,17 @@ fn fed_avg_training_loss_falls_every_round_on_femnist_digits() {
 
 // ---- FedEval ----
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fed_eval_keeps_current_and_total_metrics() {
+async fn fed_eval_keeps_current_and_total_metrics() {
     let (train, test) = femnist_digits().unwrap();
     let trainer = fed_avg(
         0.02,
         ClientWeighting::NumExamples,
         builtin::softmax_regression(),
     );
-    let s = ready(trainer.initialize()).unwrap();
-    let s = ready(trainer.next(&s, &femnist_round(&train, 10, 0)))
+    let s = trainer.initialize().await.unwrap();
+    let s = trainer
+        .next(&s, &femnist_round(&train, 10, 0))
+        .await
         .unwrap()
         .state;
     let eval = build_fed_eval(
@@ -730,14 +732,14 @@ fn fed_eval_keeps_current_and_total_metrics() {
     .unwrap();
     let e0 = eval
         .set_model_weights(
-            &ready(eval.initialize()).unwrap(),
+            &eval.initialize().await.unwrap(),
             trainer.get_model_weights(&s).unwrap(),
         )
         .unwrap();
     let clients =
         federated::client_datasets(&test, &test.client_ids(), |d| d.batch(32, false)).unwrap();
-    let out1 = ready(eval.next(&e0, &clients)).unwrap();
-    let out2 = ready(eval.next(&out1.state, &clients[..3])).unwrap();
+    let out1 = eval.next(&e0, &clients).await.unwrap();
+    let out2 = eval.next(&out1.state, &clients[..3]).await.unwrap();
     let e1 = &out1.metrics.client_work.eval.as_ref().unwrap();
     let e2 = &out2.metrics.client_work.eval.as_ref().unwrap();
     let n = test.num_examples() as f64;
@@ -816,17 +818,18 @@ fn sampling_is_seeded_without_replacement_and_deterministic() {
 
 // ---- metrics layout and errors ----
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn metrics_and_state_nest_like_tff() {
+async fn metrics_and_state_nest_like_tff() {
     let (train, _) = femnist_digits().unwrap();
     let process = fed_avg(
         0.02,
         ClientWeighting::NumExamples,
         builtin::softmax_regression(),
     );
-    let s = ready(process.initialize()).unwrap();
-    let out = ready(process.next(&s, &femnist_round(&train, 2, 0))).unwrap();
+    let s = process.initialize().await.unwrap();
+    let out = process
+        .next(&s, &femnist_round(&train, 2, 0))
+        .await
+        .unwrap();
     let m: serde_json::Value = serde_json::from_str(&out.metrics.to_json().unwrap()).unwrap();
     let keys =
         |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
@@ -947,4 +950,18 @@ fn seed_004_errors_are_typed() {
     let err =
         ready(stateful.next(&s, &rating_batches(&data, &data.client_ids(), 0), &[])).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+}
+
+cpu_tests! {
+    next_equals_the_round_driven_by_hand_in_any_order,
+    weighted_and_unweighted_fed_avg_by_hand,
+    a_non_finite_client_never_corrupts_the_model,
+    checkpoint_restore_continues_bit_for_bit,
+    fed_recon_and_eval_checkpoints_resume_exactly,
+    stateful_clients_keep_their_vectors_while_fed_recon_reinitialises,
+    fed_prox_with_zero_mu_is_fed_avg_and_positive_mu_stays_closer,
+    fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector,
+    fed_avg_training_loss_falls_every_round_on_femnist_digits,
+    fed_eval_keeps_current_and_total_metrics,
+    metrics_and_state_nest_like_tff,
 }

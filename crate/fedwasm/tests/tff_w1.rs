@@ -24,7 +24,6 @@
 //! `cargo test -p fedwasm --test tff_w1 -- --nocapture` prints the figures.
 
 mod common;
-use common::ready;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -314,13 +313,13 @@ fn with_values(like: &ModelWeights, flat: &[f32]) -> ModelWeights {
 /// Runs the fixture's 10 rounds and both FedEvals with client SGD
 /// `client_lr`, starting as `start` says, and measures every difference
 /// (asserting exact counts).
-fn run_w1(fx: &Fixture, client_lr: f32, start: Start) -> Comparison {
+async fn run_w1(fx: &Fixture, client_lr: f32, start: Start) -> Comparison {
     let (train, test) = femnist_digits().unwrap();
     check_data_fits(&fx.order, &train, &test);
     let clients = ordered_clients(&fx.order, &train);
 
     let process = w1_process(client_lr);
-    let mut state = ready(process.initialize()).unwrap();
+    let mut state = process.initialize().await.unwrap();
     let initial = process.get_model_weights(&state).unwrap();
     assert_eq!(flat(&initial), fx.weights[0], "round 0: the zeros init");
     let mut rounds = Vec::new();
@@ -331,7 +330,7 @@ fn run_w1(fx: &Fixture, client_lr: f32, start: Start) -> Comparison {
                 .set_model_weights(&state, with_values(&initial, &fx.weights[r - 1]))
                 .unwrap();
         }
-        let out = ready(process.next(&state, &clients)).unwrap();
+        let out = process.next(&state, &clients).await.unwrap();
         assert_eq!(out.metrics.update_non_finite(), Some(0));
         let w = flat(&process.get_model_weights(&out.state).unwrap());
         let m: &RoundMetrics = &out.metrics;
@@ -353,18 +352,18 @@ fn run_w1(fx: &Fixture, client_lr: f32, start: Start) -> Comparison {
     )
     .unwrap();
     let e0 = eval
-        .set_model_weights(&ready(eval.initialize()).unwrap(), final_weights)
+        .set_model_weights(&eval.initialize().await.unwrap(), final_weights)
         .unwrap();
     let test_clients =
         federated::client_datasets(&test, &fx.order.clients, |d| d.batch(20, false)).unwrap();
-    let fedeval = |data: &[Dataset], want: &TffMetrics, what: &str| {
-        let m = ready(eval.next(&e0, data)).unwrap().metrics;
+    let fedeval = async |data: &[Dataset], want: &TffMetrics, what: &str| {
+        let m = eval.next(&e0, data).await.unwrap().metrics;
         metric_diffs(what, |k| m.eval(k), want)
     };
     Comparison {
         rounds,
-        fedeval_train: fedeval(&clients, &fx.metrics.fedeval_train, "fedeval train"),
-        fedeval_test: fedeval(&test_clients, &fx.metrics.fedeval_test, "fedeval test"),
+        fedeval_train: fedeval(&clients, &fx.metrics.fedeval_train, "fedeval train").await,
+        fedeval_test: fedeval(&test_clients, &fx.metrics.fedeval_test, "fedeval test").await,
     }
 }
 
@@ -372,10 +371,8 @@ fn run_w1(fx: &Fixture, client_lr: f32, start: Start) -> Comparison {
 /// weights: the new weights within 1e-5 (`max|Δ|/max|w|`), the training
 /// metrics within 1e-5 and exact counts; FedEval of TFF's final weights on
 /// the train datasets and on the test digits within 1e-5.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn each_w1_round_from_tff_state_matches_tff() {
-    let c = run_w1(&fixture(), CLIENT_LR, Start::FromTff);
+async fn each_w1_round_from_tff_state_matches_tff() {
+    let c = run_w1(&fixture(), CLIENT_LR, Start::FromTff).await;
     c.print("each round from TFF's previous weights");
     let worst = [
         c.worst_weights(),
@@ -410,11 +407,9 @@ fn each_w1_round_from_tff_state_matches_tff() {
 /// 0.935) lie ~5e-6 apart when the round starts from TFF's round-7
 /// weights, so its arg-max goes whichever way those last bits fall. It
 /// flips natively and not in wasm32.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn ten_chained_w1_rounds_stay_within_1e_5_of_tff() {
+async fn ten_chained_w1_rounds_stay_within_1e_5_of_tff() {
     let fx = fixture();
-    let c = run_w1(&fx, CLIENT_LR, Start::Chained);
+    let c = run_w1(&fx, CLIENT_LR, Start::Chained).await;
     c.print("ten rounds chained from the zeros init");
     let n = fx.metrics.train_rounds[0].metrics.num_examples;
     let flips = c.worst_train_accuracy() * n;
@@ -443,10 +438,8 @@ fn ten_chained_w1_rounds_stay_within_1e_5_of_tff() {
 
 /// The comparison can fail: client SGD 0.0201 instead of 0.02 (0.5% off)
 /// moves every round's weights far past the bound.
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_slightly_different_learning_rate_is_caught() {
-    let c = run_w1(&fixture(), 0.0201, Start::FromTff);
+async fn a_slightly_different_learning_rate_is_caught() {
+    let c = run_w1(&fixture(), 0.0201, Start::FromTff).await;
     let best = c
         .rounds
         .iter()
@@ -482,4 +475,10 @@ fn embedded_digits_are_the_shared_leaf_digits() {
     let (train, test) = femnist_digits().unwrap();
     assert_eq!(train, leaf_train);
     assert_eq!(test, leaf_test);
+}
+
+cpu_tests! {
+    each_w1_round_from_tff_state_matches_tff,
+    ten_chained_w1_rounds_stay_within_1e_5_of_tff,
+    a_slightly_different_learning_rate_is_caught,
 }

@@ -56,7 +56,8 @@ mod femnist {
                 let opts = TrainOptions {
                     seed: 1,
                     first_step: epoch as u32 * 10_000,
-                    progress: None,
+                    epoch,
+                    ..TrainOptions::default()
                 };
                 let m = ready(train_local(&b, model, &mut opt, &ds, &groups, opts)).unwrap();
                 let loss = m.value(MetricKind::Loss).unwrap();
@@ -124,13 +125,11 @@ mod femnist {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn same_seed_gives_identical_runs() {
-    let a = ready(reference_run(3)).unwrap();
-    let b = ready(reference_run(3)).unwrap();
+async fn same_seed_gives_identical_runs() {
+    let a = reference_run(3).await.unwrap();
+    let b = reference_run(3).await.unwrap();
     assert_eq!(a, b, "bit-identical digests for the same seed");
-    let c = ready(reference_run(4)).unwrap();
+    let c = reference_run(4).await.unwrap();
     assert_ne!(a.classifier_weights, c.classifier_weights);
     // The run learns something: loss falls over the three epochs.
     assert!(
@@ -215,16 +214,14 @@ fn reconstruction_phases_freeze_the_other_group() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn reconstruction_lowers_the_evaluation_loss() {
+async fn reconstruction_lowers_the_evaluation_loss() {
     let (b, mut model, ds) = mf_setup();
     let split = fedwasm::data::ReconstructionSplit {
         recon_epochs: 20,
         split_dataset: true,
         ..Default::default()
     };
-    let before = ready(fedwasm::train::evaluate(&b, &model, &ds)).unwrap();
+    let before = fedwasm::train::evaluate(&b, &model, &ds).await.unwrap();
     // Train the item table first so a good user vector exists.
     let mut opt = optimizer_for(
         &b,
@@ -240,30 +237,31 @@ fn reconstruction_lowers_the_evaluation_loss() {
         VariableGroup::GlobalTrainable,
         VariableGroup::LocalTrainable,
     ];
-    ready(train_local(
+    train_local(
         &b,
         &mut model,
         &mut opt,
         &ds.repeat(50),
         &groups,
         TrainOptions::default(),
-    ))
+    )
+    .await
     .unwrap();
     model
         .reinitialize(&b, &[VariableGroup::LocalTrainable], 9)
         .unwrap();
-    let after = ready(reconstruct_and_evaluate(
-        &b,
-        &mut model,
-        &OptimizerConfig::sgd(0.2),
-        &split,
-        &ds,
-        0,
-    ))
-    .unwrap();
+    let after =
+        reconstruct_and_evaluate(&b, &mut model, &OptimizerConfig::sgd(0.2), &split, &ds, 0)
+            .await
+            .unwrap();
     let (l0, l1) = (
         before.value(MetricKind::Loss).unwrap(),
         after.value(MetricKind::Loss).unwrap(),
     );
     assert!(l1 < 0.5 * l0, "reconstructed loss {l1} vs initial {l0}");
+}
+
+cpu_tests! {
+    same_seed_gives_identical_runs,
+    reconstruction_lowers_the_evaluation_loss,
 }

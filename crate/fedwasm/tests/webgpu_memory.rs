@@ -131,6 +131,7 @@ async fn cnn_dropout_steps() {
             seed: 7,
             first_step: done as u32,
             progress: Some(&mut after_step),
+            ..TrainOptions::default()
         };
         let pass_data = data.skip(done as usize).take(steps);
         let metrics = train_local(b, &mut model, &mut opt, &pass_data, &groups, opts)

@@ -284,6 +284,13 @@ pub trait Backend {
     fn count_within(&self, pred: &Tensor, target: &Tensor, tol: f32) -> Result<Tensor>;
     /// `sum((pred - target)^2)`.
     fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor>;
+    /// `count[0] +=` the number of elements of `x` that are finite (neither
+    /// NaN nor infinite), in place and without allocating. Decided from the
+    /// bits, so that no shader compiler's assumption of finite math can
+    /// change the answer; meant for small `x` (one workgroup on a device).
+    /// Training counts with it, on the device, the batches whose loss sum is
+    /// still finite.
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()>;
 
     // ---- optimizers ----
     /// One in-place update of `var` by `grad` under `rule` at 1-based `step`

@@ -364,6 +364,9 @@ impl Backend for FlopCounter<'_> {
     fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         self.inner.squared_error_sum(pred, target)
     }
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()> {
+        self.inner.add_count_finite(count, x)
+    }
     fn optimizer_step(
         &self,
         rule: &UpdateRule,

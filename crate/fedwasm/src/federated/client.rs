@@ -20,14 +20,14 @@ use super::weights::assign_model_weights;
 use crate::backend::Backend;
 use crate::data::{apply_plan, Dataset};
 use crate::error::{Error, Result};
-use crate::metrics::{MetricAccumulator, MetricKind};
+use crate::metrics::MetricKind;
 use crate::model::{
     named, read_weights, variables_where, Model, NamedTensor, VariableGroup, VariableInfo,
 };
 use crate::tensor::Tensor;
 use crate::train::{
     evaluate_pass, optimizer_for, reconstruct_and_evaluate_pass, reconstruct_and_train_pass,
-    train_pass, GroupOptimizer, Proximal, TrainOptions,
+    train_pass, Controls, GroupOptimizer, Pacer, PassOutput, PassSettings, Proximal,
 };
 use fedwasm_protocol::messages::model_fingerprint;
 pub use fedwasm_protocol::messages::{ClientState, ClientTask, ClientUpdate};
@@ -140,7 +140,28 @@ pub async fn client_update(
     data: &Dataset,
     client_state: Option<&ClientState>,
 ) -> Result<ClientOutput> {
+    client_update_with(b, model, task, data, client_state, Controls::default()).await
+}
+
+/// [`client_update`] under the host's `controls`: it yields every
+/// `controls.yield_every` batches, reports each batch (counted over all of
+/// the client's phases) and stops before the next batch once
+/// `controls.cancel` is set. Training never fails on a non-finite loss here:
+/// such a client's update is zeroed (see [`client_update`]).
+///
+/// # Errors
+/// As [`client_update`]; [`Error::Cancelled`].
+pub async fn client_update_with(
+    b: &dyn Backend,
+    model: &mut dyn Model,
+    task: &ClientTask,
+    data: &Dataset,
+    client_state: Option<&ClientState>,
+    controls: Controls<'_>,
+) -> Result<ClientOutput> {
     const OP: &str = "client_update";
+    let mut pacer = Pacer::new(OP, controls);
+    pacer.check()?;
     let fingerprint = model_fingerprint(model.variables());
     if task.model_fingerprint != fingerprint {
         return Err(Error::Refused {
@@ -176,10 +197,8 @@ pub async fn client_update(
         });
     }
     assign_model_weights(OP, &task.global, b, model)?;
-    let opts = TrainOptions {
-        seed: task.seed,
-        ..TrainOptions::default()
-    };
+    let opts = PassSettings::client(task.seed);
+    let pacer = &mut pacer;
     let round = task.round_id;
     // The work is recorded on the backend; its metric sums, the trained
     // globals and (stateful clients) the local variables are then read back
@@ -204,11 +223,11 @@ pub async fn client_update(
                 groups: &groups,
                 optimizer: &mut opt,
             }];
-            train_pass(b, model, &mut parts, data, proximal, opts)?
+            train_pass(b, model, &mut parts, data, proximal, opts, pacer).await?
         }
         ClientWork::Reconstruct { config } => {
             model.reinitialize(b, &LOCAL, task.seed)?;
-            reconstruct_and_train_pass(b, model, config, data, task.seed)?
+            reconstruct_and_train_pass(b, model, config, data, opts, pacer).await?
         }
         ClientWork::Stateful {
             client_optimizer,
@@ -233,9 +252,9 @@ pub async fn client_update(
                     optimizer: &mut local_opt,
                 },
             ];
-            train_pass(b, model, &mut parts, data, None, opts)?
+            train_pass(b, model, &mut parts, data, None, opts, pacer).await?
         }
-        ClientWork::Evaluate => evaluate_pass(b, model, data)?,
+        ClientWork::Evaluate => evaluate_pass(b, model, data, pacer).await?,
         ClientWork::ReconstructEvaluate {
             reconstruction_optimizer,
             split,
@@ -247,15 +266,17 @@ pub async fn client_update(
                 reconstruction_optimizer,
                 split,
                 data,
-                task.seed,
-            )?
+                opts,
+                pacer,
+            )
+            .await?
         }
     };
     let read = ClientReadBack::new(model, &acc, &task.work);
     let mut values = b.read_many(&read.tensors()).await?;
     let locals = values.split_off(read.sums.len() + read.trained.len());
     let (sums, trained) = values.split_at(read.sums.len());
-    let metrics = acc.report_from(sums)?;
+    let metrics = acc.metrics_from(sums)?;
     let mut update = if task.work.is_evaluation() {
         Vec::new()
     } else {
@@ -298,9 +319,9 @@ pub async fn client_update(
     })
 }
 
-/// What a client reads back at the end, in one go: the metric sums, the
-/// global trainable variables (for the update) and, for stateful clients,
-/// the local variables (the new client state).
+/// What a client reads back at the end, in one go: the pass's metric sums,
+/// the global trainable variables (for the update) and, for stateful
+/// clients, the local variables (the new client state).
 struct ClientReadBack<'m> {
     sums: Vec<&'m Tensor>,
     trained_names: Vec<&'m str>,
@@ -309,7 +330,7 @@ struct ClientReadBack<'m> {
 }
 
 impl<'m> ClientReadBack<'m> {
-    fn new(model: &'m dyn Model, acc: &'m MetricAccumulator, work: &ClientWork) -> Self {
+    fn new(model: &'m dyn Model, acc: &'m PassOutput, work: &ClientWork) -> Self {
         let (trained_names, trained) = if work.is_evaluation() {
             (Vec::new(), Vec::new())
         } else {
@@ -324,7 +345,7 @@ impl<'m> ClientReadBack<'m> {
             Vec::new()
         };
         ClientReadBack {
-            sums: acc.sum_tensors(),
+            sums: acc.tensors(),
             trained_names,
             trained,
             locals,

@@ -71,6 +71,7 @@
 //! ```
 
 mod client;
+pub mod control;
 mod fed_avg;
 mod fed_eval;
 mod fed_recon;
@@ -85,9 +86,10 @@ pub use aggregation::{
     Aggregate, AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator, WeightedMean,
 };
 pub use client::{
-    assign_client_state, client_seed, client_update, read_client_state, ClientOutput, ClientState,
-    ClientTask, ClientUpdate, ClientWork,
+    assign_client_state, client_seed, client_update, client_update_with, read_client_state,
+    ClientOutput, ClientState, ClientTask, ClientUpdate, ClientWork,
 };
+pub use control::{RoundOptions, RoundProgress};
 pub use fed_avg::{build_fed_prox, build_unweighted_fed_avg, build_weighted_fed_avg, FedAvgConfig};
 pub use fed_eval::{build_fed_eval, build_fed_recon_eval, FedReconEvalConfig};
 pub use fed_recon::{build_fed_recon, FedReconConfig};

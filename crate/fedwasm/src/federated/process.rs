@@ -7,8 +7,9 @@
 //! the same ones a coordinator or a page with workers uses: the process's
 //! [`ProcessSpec`] (what the server knows), a [`ServerRound`]
 //! ([`LearningProcess::begin_round`]), one [`ClientTask`] per client
-//! ([`ServerRound::task`]), [`client_update`] on this process's backend,
-//! [`ServerRound::accept`] of each [`fedwasm_protocol::messages::ClientUpdate`],
+//! ([`ServerRound::task`]), [`client_update`](super::client_update) on
+//! this process's backend, [`ServerRound::accept`] of each
+//! [`fedwasm_protocol::messages::ClientUpdate`],
 //! and [`ServerRound::finish`] (exact aggregation, the server optimizer on
 //! the host, metrics). Callers that train clients elsewhere (threads,
 //! workers, browsers) use `begin_round`, `task` and `accept` themselves, in
@@ -18,7 +19,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::aggregation::{ClientWeighting, MeanAggregator, ModelAggregator};
-use super::client::{client_update, ClientState, ClientTask, ClientWork};
+use super::client::{client_update_with, ClientState, ClientTask, ClientWork};
+use super::control::{RoundControl, RoundOptions};
 use super::state::LearningProcessState;
 use super::weights::{read_model_weights, ModelWeights};
 use crate::backend::{Backend, CpuBackend};
@@ -264,10 +266,30 @@ impl LearningProcess {
     /// of another element spec (checked for every client before any
     /// training); [`Error::InvalidArgument`] for a stateful process (use
     /// [`super::StatefulProcess::next`]); whatever training reports.
+    /// Yields to the host as [`RoundOptions::default`] says.
     pub async fn next(
         &self,
         state: &LearningProcessState,
         clients: &[Dataset],
+    ) -> Result<LearningProcessOutput> {
+        self.next_with(state, clients, RoundOptions::default())
+            .await
+    }
+
+    /// [`LearningProcess::next`] under the host's `opts`: yields every
+    /// `opts.yield_every` batches and between clients, reports every batch
+    /// and every finished client ([`super::RoundProgress`]), and stops
+    /// before the next batch or client once `opts.cancel` is set. A
+    /// cancelled round changes nothing: `state` is only read, and running
+    /// the round again gives the result of an uninterrupted one.
+    ///
+    /// # Errors
+    /// As [`LearningProcess::next`]; [`Error::Cancelled`].
+    pub async fn next_with(
+        &self,
+        state: &LearningProcessState,
+        clients: &[Dataset],
+        opts: RoundOptions<'_>,
     ) -> Result<LearningProcessOutput> {
         if matches!(self.spec.work, ClientWork::Stateful { .. }) {
             return Err(Error::invalid(
@@ -275,20 +297,24 @@ impl LearningProcess {
                 "stateful clients need their states: use StatefulProcess::next",
             ));
         }
-        Ok(self.run_round(state, clients, None).await?.0)
+        Ok(self.run_round(state, clients, None, opts).await?.0)
     }
 
     /// The round engine shared with [`super::StatefulProcess`]: tasks,
-    /// [`client_update`] per client on this process's backend, and the
-    /// [`ServerRound`]. Returns the clients' new states (stateful work).
+    /// [`client_update_with`] per client on this process's backend (under
+    /// the round's controls), and the [`ServerRound`]. Returns the clients'
+    /// new states (stateful work).
     pub(crate) async fn run_round(
         &self,
         state: &LearningProcessState,
         clients: &[Dataset],
         client_states: Option<&[ClientState]>,
+        opts: RoundOptions<'_>,
     ) -> Result<(LearningProcessOutput, Vec<ClientState>)> {
+        const OP: &str = "LearningProcess::next";
+        let mut control = RoundControl::new(opts, clients.len());
         let mut round = self.begin_round(state)?;
-        self.check_client_data("LearningProcess::next", clients)?;
+        self.check_client_data(OP, clients)?;
         let mut b = self.backend();
         let mut model = match self.new_model() {
             Err(Error::DeviceLost { .. }) => {
@@ -299,23 +325,39 @@ impl LearningProcess {
         };
         let mut new_states = Vec::new();
         for (i, data) in clients.iter().enumerate() {
+            if i > 0 {
+                control.pacing.yield_to_host().await;
+            }
+            control.pacing.check(OP)?;
             let cs = client_states.map(|s| &s[i]);
             let key = cs.map_or(i as u64, |s| s.index);
             // The datasets are built by the caller: the task's plan is empty.
             let task: ClientTask = round.task(key, DatasetPlan::new());
-            let out = match client_update(b.as_ref(), model.as_mut(), &task, data, cs).await {
-                // The GPU is gone mid-round: this client's work (whatever
-                // part ran) is redone on the CPU, and so is the rest.
-                Err(Error::DeviceLost { .. }) => {
-                    b = self.fall_back_to_cpu();
-                    model = self.new_model()?;
-                    client_update(b.as_ref(), model.as_mut(), &task, data, cs).await?
-                }
-                other => other?,
-            };
+            let pacing = control.pacing.clone();
+            let mut reporter = control.client(i);
+            let mut on_batch = |p| reporter.batch(p);
+            let controls = pacing.controls(&mut on_batch);
+            let out =
+                match client_update_with(b.as_ref(), model.as_mut(), &task, data, cs, controls)
+                    .await
+                {
+                    // The GPU is gone mid-round: this client's work (whatever
+                    // part ran) is redone on the CPU, and so is the rest.
+                    Err(Error::DeviceLost { .. }) => {
+                        b = self.fall_back_to_cpu();
+                        model = self.new_model()?;
+                        let controls = pacing.controls(&mut on_batch);
+                        client_update_with(b.as_ref(), model.as_mut(), &task, data, cs, controls)
+                            .await?
+                    }
+                    other => other?,
+                };
+            let last = reporter.last();
+            control.finished(i, last, &out.update.metrics);
             round.accept(&out.update)?;
             new_states.extend(out.client_state);
         }
+        control.pacing.check(OP)?;
         let (state, metrics) = round.finish()?;
         Ok((LearningProcessOutput { state, metrics }, new_states))
     }
@@ -353,8 +395,9 @@ impl LearningProcess {
 
     /// Starts a round from `state` (checked): the way to drive clients
     /// yourself (in threads, in workers, across the network). Give each
-    /// client [`ServerRound::task`], run [`client_update`] wherever it lives,
-    /// and [`ServerRound::accept`] the updates in any order.
+    /// client [`ServerRound::task`], run
+    /// [`client_update`](super::client_update) wherever it lives, and
+    /// [`ServerRound::accept`] the updates in any order.
     ///
     /// # Errors
     /// [`Error::StateNotAssignable`] when `state` is not this process's.

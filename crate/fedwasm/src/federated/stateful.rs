@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregation::ClientWeighting;
 use super::client::{client_seed, read_client_state, ClientState, ClientWork, LOCAL};
+use super::control::RoundOptions;
 use super::metrics::RoundMetrics;
 use super::process::{LearningProcess, ModelFn, ProcessParts};
 use super::state::LearningProcessState;
@@ -167,6 +168,23 @@ impl StatefulProcess {
         clients: &[Dataset],
         client_states: &[ClientState],
     ) -> Result<StatefulOutput> {
+        self.next_with(state, clients, client_states, RoundOptions::default())
+            .await
+    }
+
+    /// [`StatefulProcess::next`] under the host's `opts`, as
+    /// [`LearningProcess::next_with`]. A cancelled round returns no client
+    /// states: the caller keeps the ones it passed.
+    ///
+    /// # Errors
+    /// As [`StatefulProcess::next`]; [`Error::Cancelled`].
+    pub async fn next_with(
+        &self,
+        state: &LearningProcessState,
+        clients: &[Dataset],
+        client_states: &[ClientState],
+        opts: RoundOptions<'_>,
+    ) -> Result<StatefulOutput> {
         const OP: &str = "StatefulProcess::next";
         if clients.len() != client_states.len() {
             return Err(Error::invalid(
@@ -189,7 +207,7 @@ impl StatefulProcess {
         }
         let (out, client_states) = self
             .inner
-            .run_round(state, clients, Some(client_states))
+            .run_round(state, clients, Some(client_states), opts)
             .await?;
         Ok(StatefulOutput {
             state: out.state,

@@ -1,9 +1,9 @@
 //! Losses (batch means with gradients) and metric reductions.
 
-use super::{host, indices, Real};
+use super::{host, host_mut, indices, Real};
 use crate::backend::shape::{class_dims, same_len};
 use crate::backend::LossOutput;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// Keras' `epsilon()`, the clip applied to probabilities (shared with the
@@ -127,6 +127,18 @@ pub fn count_within<T: Real>(pred: &Tensor, target: &Tensor, tol: f32) -> Result
         .filter(|(&p, &t)| (p - t).abs() <= tol)
         .count();
     T::wrap(&[1], vec![T::c(count as f64)])
+}
+
+/// `count[0] +=` the finite elements of `x`.
+pub fn add_count_finite<T: Real>(count: &mut Tensor, x: &Tensor) -> Result<()> {
+    const OP: &str = "add_count_finite";
+    if count.len() != 1 {
+        return Err(Error::shape(OP, [1], count.shape()));
+    }
+    let n = host::<T>(x, OP)?.iter().filter(|v| v.is_finite()).count();
+    let c = &mut host_mut::<T>(count, OP)?[0];
+    *c += T::c(n as f64);
+    Ok(())
 }
 
 /// `sum((pred - target)^2)`.

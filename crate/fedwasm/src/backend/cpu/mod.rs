@@ -269,6 +269,10 @@ impl Backend for CpuBackend {
         dispatch!(pred, T => loss::squared_error_sum::<T>(pred, target))
     }
 
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()> {
+        dispatch!(x, T => loss::add_count_finite::<T>(count, x))
+    }
+
     fn optimizer_step(
         &self,
         rule: &UpdateRule,

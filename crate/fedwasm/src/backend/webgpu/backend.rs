@@ -809,6 +809,9 @@ impl Backend for WebGpuBackend {
     fn squared_error_sum(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         ops::loss::squared_error_sum(self, pred, target)
     }
+    fn add_count_finite(&self, count: &mut Tensor, x: &Tensor) -> Result<()> {
+        ops::loss::add_count_finite(self, count, x)
+    }
     fn optimizer_step(
         &self,
         rule: &UpdateRule,

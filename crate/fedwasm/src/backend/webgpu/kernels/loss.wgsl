@@ -26,6 +26,7 @@
 //   loss_sq_err_partial:   pred, target -> group_sum       p: n elements
 //   loss_within_partial:   pred, target -> group_count (u32)
 //                                                          p: n elements, f0 = tolerance
+//   loss_add_count_finite: x -> count [1] (in place)      p: n elements
 //   loss_final_sum:        partial -> out [1]              p: n partials, f0 = scale
 //   loss_final_count:      partial (u32) -> out [1]        p: n partials
 // Labels are class ids stored as f32, checked on the host (whole numbers in
@@ -366,6 +367,21 @@ fn loss_within_partial(
     // no partial.
     if (lid == 0u && g * 256u < p.n) {
         out3u[g] = s;
+    }
+}
+
+// One workgroup: in1u = x as bits; out2[0] += how many of its n elements
+// are finite (exponent bits not all ones; bits, not comparisons, because
+// WGSL lets a compiler assume floats are finite). In place, for small x.
+@compute @workgroup_size(256)
+fn loss_add_count_finite(@builtin(local_invocation_index) lid: u32) {
+    var v = 0u;
+    for (var i = lid; i < p.n; i += 256u) {
+        v += select(0u, 1u, (in1u[i] & 0x7f800000u) != 0x7f800000u);
+    }
+    let s = block_sum_u(lid, v);
+    if (lid == 0u) {
+        out2[0] = out2[0] + f32(s);
     }
 }
 

@@ -21,7 +21,7 @@ use crate::backend::webgpu::kernels::Kernel;
 use crate::backend::webgpu::pool::DeviceBuffer;
 use crate::backend::webgpu::WebGpuBackend;
 use crate::backend::LossOutput;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../kernels/loss.wgsl");
@@ -35,6 +35,7 @@ pub(crate) const KERNELS: &[Kernel] = &[
     Kernel::entry(SOURCE, "loss_mse_partial"),
     Kernel::entry(SOURCE, "loss_sq_err_partial"),
     Kernel::entry(SOURCE, "loss_within_partial"),
+    Kernel::entry(SOURCE, "loss_add_count_finite"),
     Kernel::entry(SOURCE, "loss_final_sum"),
     Kernel::entry(SOURCE, "loss_final_count"),
 ];
@@ -279,6 +280,24 @@ pub(crate) fn count_within(
         target,
         tol,
         true,
+    )
+}
+
+/// `count[0] +=` the finite elements of `x`, from their bits: one
+/// workgroup, in place (nothing allocated).
+pub(crate) fn add_count_finite(b: &WebGpuBackend, count: &mut Tensor, x: &Tensor) -> Result<()> {
+    const OP: &str = "add_count_finite";
+    if count.len() != 1 {
+        return Err(Error::shape(OP, [1], count.shape()));
+    }
+    let xb = b.buf(OP, x)?;
+    b.make_unique(OP, count)?;
+    b.dispatch(
+        OP,
+        "loss_add_count_finite",
+        &params(OP, x.len(), 0, 0, [0.0; 3])?,
+        &[xb, b.buf(OP, count)?],
+        [1, 1, 1],
     )
 }
 
