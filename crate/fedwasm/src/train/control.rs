@@ -26,7 +26,7 @@
 //!   costs one wake-up (about 20 ns). Another thread may cancel: the token
 //!   is `Send + Sync`.
 //!
-//! //! # The running loss
+//! # The running loss
 //! [`Progress::loss`] is the running mean loss per example of the current
 //! phase, when it can be had without waiting for a device: on the CPU
 //! backend, whose tensors are in host memory, it is there after every batch.
