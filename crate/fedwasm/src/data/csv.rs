@@ -36,6 +36,10 @@ pub struct CsvOptions {
     pub label_column: ColumnRef,
     /// The client id column, if any.
     pub client_column: Option<ColumnRef>,
+    /// The feature columns, in this order (default: every column but the
+    /// label and client columns, in file order).
+    #[serde(default)]
+    pub feature_columns: Option<Vec<ColumnRef>>,
     /// What the labels are.
     pub label: LabelSpec,
     /// Field separator.
@@ -49,6 +53,7 @@ impl CsvOptions {
             has_header: true,
             label_column,
             client_column: None,
+            feature_columns: None,
             label,
             delimiter: ',',
         }
@@ -153,9 +158,38 @@ pub fn parse_csv(name: &str, text: &str, opts: &CsvOptions) -> Result<ClientData
             "is the label column",
         ));
     }
-    let features: Vec<usize> = (0..width)
-        .filter(|&j| j != label_col && Some(j) != client_col)
-        .collect();
+    let features: Vec<usize> = match &opts.feature_columns {
+        None => (0..width)
+            .filter(|&j| j != label_col && Some(j) != client_col)
+            .collect(),
+        Some(cols) => {
+            let mut picked = Vec::with_capacity(cols.len());
+            for c in cols {
+                let j = resolve(c, "feature_columns")?;
+                if j == label_col || Some(j) == client_col || picked.contains(&j) {
+                    return Err(Error::data(
+                        name,
+                        "header",
+                        "feature_columns",
+                        format!(
+                            "{} is the label, the client or another feature column",
+                            col_name(j)
+                        ),
+                    ));
+                }
+                picked.push(j);
+            }
+            if picked.is_empty() {
+                return Err(Error::data(
+                    name,
+                    "header",
+                    "feature_columns",
+                    "no feature columns",
+                ));
+            }
+            picked
+        }
+    };
     let spec = ElementSpec::new(vec![features.len()], opts.label.clone());
     spec.validate()?;
 

@@ -25,6 +25,7 @@ pub mod movielens;
 pub mod plan;
 pub mod split;
 pub mod synthetic;
+pub mod wire;
 
 pub use client_data::ClientData;
 pub use csv::{parse_csv, ColumnRef, CsvOptions};
@@ -39,6 +40,7 @@ pub use synthetic::{
     synthetic_classification, synthetic_ratings, SyntheticClassification, SyntheticRatings,
     SyntheticRatingsData,
 };
+pub use wire::{decode_examples, encode_examples};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use csv::load_csv;

@@ -19,13 +19,21 @@ fn dense(units: usize, activation: Activation, init: Initializer) -> LayerKind {
 /// The EMNIST tutorial's model (seed 002): `784 -> 10`, zero-initialised,
 /// softmax, sparse categorical cross-entropy and accuracy. 7,850 parameters.
 pub fn softmax_regression() -> ModelSpec {
+    softmax_regression_for(784, 10)
+}
+
+/// [`softmax_regression`] for `inputs` features and `classes` classes:
+/// `inputs -> classes`, zero-initialised, softmax.
+pub fn softmax_regression_for(inputs: usize, classes: usize) -> ModelSpec {
     ModelSpec {
         name: "softmax_regression".into(),
-        input_shape: vec![784],
-        label: LabelSpec::Class { num_classes: 10 },
+        input_shape: vec![inputs],
+        label: LabelSpec::Class {
+            num_classes: classes,
+        },
         layers: vec![NodeSpec::new(
             "dense",
-            dense(10, Activation::Softmax, Initializer::Zeros),
+            dense(classes, Activation::Softmax, Initializer::Zeros),
         )],
         output: None,
         loss: LossSpec::SparseCategoricalCrossentropy { from_logits: false },
