@@ -11,9 +11,9 @@ use wasm_bindgen::JsCast;
 
 use super::{js_error, to_js};
 use crate::data::{
-    encode_examples, femnist_digits, parse_csv, parse_leaf_files, parse_movielens,
-    synthetic_ratings, ClientData, CsvOptions, ElementSpec, Examples, LabelSpec, LeafOptions,
-    MovieLensOptions, SyntheticRatings,
+    decode_femnist_pack, encode_examples, femnist_digits, parse_csv, parse_leaf_files,
+    parse_movielens, synthetic_ratings, ClientData, CsvOptions, ElementSpec, Examples, LabelSpec,
+    LeafOptions, MovieLensOptions, SyntheticRatings,
 };
 use crate::error::Error;
 
@@ -156,20 +156,15 @@ impl ClientDataHandle {
     #[wasm_bindgen(js_name = femnistDigits)]
     pub fn femnist(split: &str) -> Result<ClientDataHandle, JsValue> {
         let (train, test) = femnist_digits().map_err(js_error)?;
-        let inner = match split {
-            "train" => train,
-            "test" => test,
-            other => {
-                return Err(invalid(
-                    "ClientData.femnistDigits",
-                    format!("split {other:?}: expected \"train\" or \"test\""),
-                ))
-            }
-        };
-        Ok(ClientDataHandle {
-            inner,
-            num_items: None,
-        })
+        pick_split("ClientData.femnistDigits", split, train, test)
+    }
+
+    /// A FEMNIST pack (`FWFEMDIG`, see [`crate::data::embedded`]): `split`
+    /// `"train"` or `"test"`.
+    #[wasm_bindgen(js_name = fromFemnistPack)]
+    pub fn from_femnist_pack(bytes: &[u8], split: &str) -> Result<ClientDataHandle, JsValue> {
+        let (train, test) = decode_femnist_pack(bytes).map_err(js_error)?;
+        pick_split("ClientData.fromFemnistPack", split, train, test)
     }
 
     /// Seeded synthetic ratings (options JSON as [`SyntheticRatings`]).
@@ -245,6 +240,28 @@ impl ClientDataHandle {
             self.examples(id)?.as_ref(),
         )))
     }
+}
+
+fn pick_split(
+    op: &'static str,
+    split: &str,
+    train: ClientData,
+    test: ClientData,
+) -> Result<ClientDataHandle, JsValue> {
+    let inner = match split {
+        "train" => train,
+        "test" => test,
+        other => {
+            return Err(invalid(
+                op,
+                format!("split {other:?}: expected \"train\" or \"test\""),
+            ))
+        }
+    };
+    Ok(ClientDataHandle {
+        inner,
+        num_items: None,
+    })
 }
 
 impl ClientDataHandle {
