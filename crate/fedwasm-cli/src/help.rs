@@ -50,6 +50,8 @@ usage: fedwasm simulate --workload w1|w2|w3 [flags]
   --writers N           use the first N writers
   --dim K               embedding size (w3)
   --stateful            w3 with seed 003's stateful clients instead of reconstruction
+  --save-state FILE     w1, w2: write the final state as an FWCK checkpoint (the JS
+                        package's LearningProcessState.fromBytes reads it)
 environment: FEDWASM_BACKEND=cpu|webgpu|auto",
     },
     Help {

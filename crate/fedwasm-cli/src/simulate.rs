@@ -180,6 +180,7 @@ pub fn simulate(args: &[String], backend: Box<dyn Backend>) -> Result<()> {
             "threads",
             "writers",
             "dim",
+            "save-state",
         ],
         &["stateful"],
     )?;
@@ -291,6 +292,9 @@ fn classification(w: Workload, k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> 
             )?;
         }
     }
+    if let Some(path) = flags.get_opt::<String>("save-state")? {
+        save_state(&path, &state)?;
+    }
     if w == Workload::W1 {
         evaluate_leaf(
             &evaluator, &parallel, &process, &state, &train, "train", k.rounds, batch,
@@ -299,6 +303,15 @@ fn classification(w: Workload, k: &Knobs, flags: &Flags, b: Rc<dyn Backend>) -> 
     evaluate_leaf(
         &evaluator, &parallel, &process, &state, &test, "test", k.rounds, batch,
     )
+}
+
+/// Writes `state` as its `FWCK` checkpoint (what the JS package's
+/// `LearningProcessState.fromBytes` reads).
+fn save_state(path: &str, state: &federated::LearningProcessState) -> Result<()> {
+    std::fs::write(path, state.to_bytes()?).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// FedEval of the training process's current model on every client of `data`.
