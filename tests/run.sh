@@ -7,11 +7,13 @@
 #    (llvmpipe, for the native WebGPU tests; apt-get, as root or via sudo),
 #    Chromium and chromedriver (for the wasm32 WebGPU tests; apt-get too),
 #    binaryen's wasm-opt (for the aggregator's wasm, tests/build-aggregator.sh;
-#    apt-get too), and a Node.js check.
+#    apt-get too), wasm-pack (cargo install; for the npm package), and a Node.js check.
 # 2. Checks, in order, failing fast: rustfmt, clippy (native, then wasm32
 #    library and tests), rustdoc, native tests, the short decoder fuzz run
 #    in release (overflow checks off), wasm32 tests in Node.js,
-#    wasm32 WebGPU tests in headless Chromium, Node-side JS tests.
+#    wasm32 WebGPU tests in headless Chromium, Node-side JS tests, the npm
+#    package (built with wasm-pack, packed, installed into a fresh project
+#    and tested there, TypeScript consumer included).
 #
 # Every step prints a header and its elapsed time; a summary table closes the
 # run. On the first failure the script stops and exits non-zero, naming the step.
@@ -168,6 +170,17 @@ ensure_binaryen() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen
 }
 
+# wasm-pack builds the npm package's engine (tests/build-pkg.sh), using the
+# wasm-bindgen-cli above (`--mode no-install`: it never downloads one).
+ensure_wasm_pack() {
+  if command -v wasm-pack >/dev/null 2>&1; then
+    echo "wasm-pack: present ($(wasm-pack --version))"
+    return 0
+  fi
+  echo "wasm-pack: installing (~4 min on 2 cores)"
+  cargo install wasm-pack
+}
+
 # Headless Chromium and its WebDriver: the wasm32 WebGPU tests (the test
 # files that call `wasm_bindgen_test_configure!(run_in_browser)`) run in it,
 # on Chromium's own WebGPU (Dawn on SwiftShader, a CPU Vulkan: no GPU needed).
@@ -313,6 +326,7 @@ run_step "setup: wasm-bindgen-cli (version from Cargo.lock)" ensure_wasm_bindgen
 run_step "setup: Mesa Vulkan drivers (llvmpipe)" ensure_vulkan_driver
 run_step "setup: Chromium + chromedriver" ensure_chromium
 run_step "setup: binaryen (wasm-opt)" ensure_binaryen
+run_step "setup: wasm-pack" ensure_wasm_pack
 run_step "setup: node" check_node
 run_step "versions" show_versions
 
@@ -332,6 +346,8 @@ run_step "main job and examples" examples_and_main_job
 run_step "wasm32 tests (Node.js)" wasm_node_tests
 run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests
 run_step "Node JS tests (tests/node)" node_tests
+run_step "npm package: build (wasm-pack, tests/build-pkg.sh)" bash tests/build-pkg.sh
+run_step "npm package: the tarball in a fresh project (tests/pkg-node)" bash tests/pkg-node/run.sh
 
 print_summary
 printf '\nAll checks passed.\n'
