@@ -82,7 +82,7 @@ function readForm() {
       throw new Error(`${el.labels?.[0]?.textContent ?? name}: ${err.message}`);
     }
   }
-  return { ...defaults(task), ...out };
+  return { ...defaults(task, out.source), ...out };
 }
 
 /** Shows the fields of `task` (data-show: femnist, ratings, fedprox, synthetic, movielens). */
@@ -393,7 +393,7 @@ form.addEventListener('submit', (ev) => {
 $('pause').addEventListener('click', () => (ui.run?.paused ? resume() : pause()));
 $('stop').addEventListener('click', stop);
 $('reset').addEventListener('click', () => {
-  setForm(defaults(form.elements.task.value));
+  setForm(defaults(form.elements.task.value, form.elements.source.value));
   probeBackend();
   refreshData();
 });
@@ -404,7 +404,7 @@ form.elements.task.addEventListener('change', () => {
   refreshData();
 });
 form.elements.source.addEventListener('change', () => {
-  showFor(form.elements.task.value);
+  setForm(defaults(form.elements.task.value, form.elements.source.value));
   refreshData();
 });
 form.elements.backend.addEventListener('change', probeBackend);
@@ -435,7 +435,7 @@ const readyPromise = (async () => {
   let initial = defaults(DEFAULT_TASK);
   try {
     const q = fromQuery(location.search);
-    initial = { ...defaults(q.task ?? DEFAULT_TASK), ...q };
+    initial = { ...defaults(q.task ?? DEFAULT_TASK, q.source), ...q };
   } catch (err) {
     showError(err);
   }
@@ -471,7 +471,7 @@ window.fedwasmDemo = {
     await readyPromise;
     if (ui.run) return ui.run.promise;
     if (Object.keys(overrides).length) {
-      setForm({ ...(overrides.task ? defaults(overrides.task) : {}), ...overrides });
+      setForm({ ...(overrides.task ? defaults(overrides.task, overrides.source) : {}), ...overrides });
     }
     return startRun();
   },

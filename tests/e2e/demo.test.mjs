@@ -156,3 +156,55 @@ test('readable at 375 px: no horizontal scrolling, every control labelled', asyn
     await context.close();
   }
 });
+
+test('a MovieLens file picked on the page trains with Federated Reconstruction', async () => {
+  // u.data's format (user, item, rating, time; tab-separated) for 40 users
+  // whose ratings follow one of two tastes.
+  const lines = [];
+  for (let u = 1; u <= 40; u++) {
+    for (let i = 1; i <= 20; i++) lines.push([u, i, ((u % 2 === 0) === (i % 2 === 0) ? 5 : 1), 874965758 + i].join('\t'));
+  }
+  const { page, context, problems } = await openDemo(browser, server.url, { query: { task: 'ratings-fedrecon', source: 'movielens', rounds: 4, clients: 40, perRound: 8 } });
+  try {
+    assert.equal(await page.locator('#ratings-file').isVisible(), true);
+    await page.locator('#ratings-file').setInputFiles({ name: 'u.data', mimeType: 'text/plain', buffer: Buffer.from(`${lines.join('\n')}\n`) });
+    await page.waitForFunction(() => document.getElementById('data-badge').textContent.includes('MovieLens u.data'));
+    assert.match(await page.locator('#data-badge').textContent(), /32 training users, 8 held out/);
+    await page.locator('#run').click();
+    assert.equal(await runEnd(page), 'done', `errors on the page: ${await page.evaluate(() => window.fedwasmDemo.errors.join('; '))}`);
+    const h = await page.evaluate(() => window.fedwasmDemo.history);
+    assert.equal(h.length, 5);
+    assert.ok(h[4].train.examples > 0);
+    assert.ok(h[4].eval.loss < 0.9 * h[0].eval.loss, `eval loss ${h.map((r) => r.eval.loss)}`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the WebGPU backend (SwiftShader in headless Chromium) gives the CPU backend\'s figures', async () => {
+  const query = { rounds: 1, perRound: 3, epochs: 1 };
+  const runWith = async (backend) => {
+    const { page, context, problems } = await openDemo(browser, server.url, { query: { ...query, backend } });
+    try {
+      const result = await page.evaluate(() => window.fedwasmDemo.run());
+      assert.equal(result.state, 'done', `${backend}: ${await page.evaluate(() => window.fedwasmDemo.errors.join('; '))}`);
+      assert.deepEqual(problems, []);
+      return { history: result.history, badge: await page.locator('#backend-badge').textContent() };
+    } finally {
+      await context.close();
+    }
+  };
+  const cpu = await runWith('cpu');
+  const gpu = await runWith('webgpu');
+  assert.match(cpu.badge, /^Ran on CPU: /);
+  assert.match(gpu.badge, /^Ran on WebGPU: /);
+  assert.equal(gpu.history[1].backend.kind, 'webgpu');
+  for (const key of ['loss', 'accuracy']) {
+    for (const part of ['train', 'eval']) {
+      const a = cpu.history[1][part][key];
+      const b = gpu.history[1][part][key];
+      assert.ok(Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(a)), `${part} ${key}: cpu ${a}, webgpu ${b}`);
+    }
+  }
+});
