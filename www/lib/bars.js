@@ -7,7 +7,7 @@ import { autoCanvas, formatTick, niceTicks, themeColor } from './canvas.js';
 export class BarChart {
   /**
    * @param {HTMLCanvasElement} canvas
-   * @param {{ title: string, onPick?: (index: number) => void, labelEvery?: number }} options
+   * @param {{ title: string, onPick?: (index: number) => void }} options
    */
   constructor(canvas, { title, onPick }) {
     this.canvas = canvas;
