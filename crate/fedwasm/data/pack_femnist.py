@@ -1,23 +1,25 @@
 #!/usr/bin/env python3
-"""Build femnist_digits_10.bin from the shared LEAF FEMNIST data.
+"""Build femnist_digits_10.bin (or a bigger pack) from the shared LEAF FEMNIST data.
 
-Usage: python3 pack_femnist.py [LEAF_DIR] [OUT]
+Usage: python3 pack_femnist.py [--writers N] [LEAF_DIR] [OUT]
   LEAF_DIR defaults to ../../../shared/data/femnist-leaf (relative to this file),
-  OUT to femnist_digits_10.bin beside this file.
+  OUT to femnist_digits_N.bin beside this file; N (--writers) defaults to 10,
+  the pack embedded in the crate. The demo's pack (www/data/) is
+  `--writers 100`.
 
-Selects the first 10 writers, in sorted id order over ALL train files, that
+Selects the first N writers, in sorted id order over ALL train files, that
 have at least one digit (label 0-9) in train, and packs their digit examples
 from train and test. The format is documented in README.md and in
 crate/src/data/embedded.rs. Standard library only.
 """
+import argparse
 import glob
 import json
 import os
 import struct
-import sys
 import zlib
 
-NUM_WRITERS = 10
+DEFAULT_WRITERS = 10
 PIXELS = 784
 CLASSES = 10
 MAGIC = b"FWFEMDIG"
@@ -74,11 +76,20 @@ def rle(pixels):
 
 
 def main():
-    leaf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../../shared/data/femnist-leaf")
-    out_path = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "femnist_digits_10.bin")
-    train = load_split(os.path.join(leaf, "train"))
-    test = load_split(os.path.join(leaf, "test"))
-    writers = [u for u in sorted(train) if train[u][1]][:NUM_WRITERS]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("leaf", nargs="?", default=os.path.join(HERE, "../../../shared/data/femnist-leaf"))
+    parser.add_argument("out", nargs="?", default=None)
+    parser.add_argument("--writers", type=int, default=DEFAULT_WRITERS, help="writers to pack (default 10)")
+    args = parser.parse_args()
+    if args.writers < 1:
+        raise SystemExit(f"--writers must be at least 1, not {args.writers}")
+    out_path = args.out or os.path.join(HERE, f"femnist_digits_{args.writers}.bin")
+    train = load_split(os.path.join(args.leaf, "train"))
+    test = load_split(os.path.join(args.leaf, "test"))
+    candidates = [u for u in sorted(train) if train[u][1]]
+    if len(candidates) < args.writers:
+        raise SystemExit(f"--writers {args.writers}: only {len(candidates)} writers have train digits")
+    writers = candidates[: args.writers]
     body = bytearray(MAGIC)
     body += struct.pack("<IIII", VERSION, PIXELS, CLASSES, len(writers))
     for u in writers:
