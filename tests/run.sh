@@ -181,6 +181,15 @@ ensure_wasm_pack() {
   cargo install wasm-pack
 }
 
+# The demo page (www/): the README's main job in headless Chromium (it
+# installs playwright-core, pinned in www/package.json: no browser
+# download), then the end-to-end tests (tests/e2e/; screenshots in
+# target/test-artifacts/).
+demo_tests() {
+  bash www/demo.sh --headless --rounds 3
+  node --test tests/e2e/
+}
+
 # Headless Chromium and its WebDriver: the wasm32 WebGPU tests (the test
 # files that call `wasm_bindgen_test_configure!(run_in_browser)`) run in it,
 # on Chromium's own WebGPU (Dawn on SwiftShader, a CPU Vulkan: no GPU needed).
@@ -348,6 +357,7 @@ run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests
 run_step "Node JS tests (tests/node)" node_tests
 run_step "npm package: build (wasm-pack, tests/build-pkg.sh)" bash tests/build-pkg.sh
 run_step "npm package: the tarball in a fresh project (tests/pkg-node)" bash tests/pkg-node/run.sh
+run_step "demo page: the main job --headless, then its end-to-end tests" demo_tests
 
 print_summary
 printf '\nAll checks passed.\n'
