@@ -29,7 +29,7 @@ fn fuzz(args: &[&str]) -> (bool, Vec<Value>, String) {
 
 /// The decoders the engine and the protocol register (a decoder that
 /// drops out of the registry fails here).
-const DECODERS: [&str; 16] = [
+const DECODERS: [&str; 17] = [
     "weights_binary",
     "weights_json",
     "femnist_pack",
@@ -41,6 +41,7 @@ const DECODERS: [&str; 16] = [
     "leaf_json",
     "movielens",
     "csv",
+    "examples_binary",
     "task_fwtk",
     "update_fwup_accept",
     "client_state_fwcs",

@@ -195,7 +195,12 @@ fn product(
             }
         }
     }
-    limits.check(op, field, &what(), n)?;
+    // The description is formatted only for an error: this check runs for
+    // every tensor made, and formatting a shape costs more than the work of
+    // a small tensor.
+    if n > limits.get(field) {
+        limits.check(op, field, &what(), n)?;
+    }
     usize::try_from(n).map_err(|_| Error::Limit {
         op,
         what: what(),

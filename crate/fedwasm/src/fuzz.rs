@@ -21,7 +21,7 @@ pub use fedwasm_protocol::fuzz::{
 
 use crate::backend::CpuBackend;
 use crate::data::{
-    decode_femnist_pack, encode_femnist_pack, femnist_digits, parse_csv, parse_leaf_json,
+    decode_examples, decode_femnist_pack, encode_examples, encode_femnist_pack, femnist_digits, parse_csv, parse_leaf_json,
     parse_movielens, ClientData, ColumnRef, CsvOptions, Examples, LabelSpec, LeafOptions,
     LEAF_PIXELS,
 };
@@ -81,6 +81,10 @@ pub fn targets() -> Vec<Target> {
         Target::text("csv", csv_seeds(), |s| {
             parse_csv("fuzz.csv", s, &csv_options()).map(drop)
         }),
+        Target::new("examples_binary", examples_seeds(), |b| {
+            decode_examples(b).map(drop)
+        })
+        .resealed_with(reseal_crc32_trailer),
     ];
     t.extend(protocol_targets());
     t
@@ -254,6 +258,26 @@ fn movielens_seeds() -> Vec<String> {
             .to_string(),
         "1::1193::5::978300760\r\n1::661::3::978302109\r\n2::1357::4.5::978298709\r\n".to_string(),
     ]
+}
+
+/// `FWEX` examples (what a client task travels with): class labels of a
+/// small image-like shape, real labels, and no examples.
+fn examples_seeds() -> Vec<Vec<u8>> {
+    let class = Examples::new(
+        crate::data::ElementSpec::new(vec![2, 2], LabelSpec::Class { num_classes: 3 }),
+        (0..12).map(|i| i as f32 / 4.0).collect(),
+        vec![0.0, 2.0, 1.0],
+    )
+    .expect("a valid seed");
+    let real = Examples::new(
+        crate::data::ElementSpec::new(vec![1], LabelSpec::Real),
+        vec![3.0, 7.0],
+        vec![4.5, -1.0],
+    )
+    .expect("a valid seed");
+    let empty = Examples::empty(crate::data::ElementSpec::new(vec![5], LabelSpec::Real))
+        .expect("a valid seed");
+    [class, real, empty].iter().map(encode_examples).collect()
 }
 
 fn csv_options() -> CsvOptions {
