@@ -7,7 +7,7 @@
 #      engine build); a missing `files` entry in pkg/package.json shows here;
 #   3. `vite build` into dist/;
 #   4. vite-consumer.test.mjs: dist/ served on 127.0.0.1, the page run in
-#      headless Chromium.
+#      headless Chromium; then the same page under the Vite dev server.
 # Needs pkg/wasm/ (bash tests/build-pkg.sh). Nothing is downloaded but the
 # npm packages of step 1 (from the registry, or npm's cache).
 set -euo pipefail

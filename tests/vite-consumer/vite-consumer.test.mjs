@@ -2,7 +2,8 @@
 // fedwasm tarball) in headless Chromium: it must find the wasm asset and the
 // pool's worker that Vite emitted, run FedAvg rounds in a WorkerPool of 2
 // with finite, improving metrics, and end in the same state bytes as the
-// package in Node.js. Run through run.sh (it installs the tarball and builds).
+// package in Node.js; the same page under the Vite dev server too. Run
+// through run.sh (it installs the tarball and builds).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -86,6 +87,24 @@ test('the same state bytes as the package in Node.js', async () => {
     const ids = sampleClients(train.clientIds, 8, { seed: 0, round });
     state = (await process.next(state, ids.map((id) => train.createDataset(id).repeat(5).shuffle(100, { seed: 1 }).batch(20)))).state;
     assert.equal(result.rounds[round].digest, createHash('sha256').update(state.toBytes()).digest('hex'), `round ${round + 1}`);
+  }
+});
+
+test('the Vite dev server (dependency pre-bundling) runs the same page to the same states', async () => {
+  const { createServer } = await import('vite');
+  const dev = await createServer({ root: here, logLevel: 'error', server: { host: '127.0.0.1', port: 0 } });
+  await dev.listen();
+  try {
+    const url = dev.resolvedUrls.local[0];
+    const { page: devPage, problems: devProblems } = await openPage(browser, url);
+    await devPage.waitForFunction(() => document.documentElement.dataset.done !== undefined, null, { timeout: 180_000 });
+    const got = await devPage.evaluate(() => window.result);
+    assert.ok(!got.error, `the dev page failed: ${got.error}`);
+    assert.deepEqual(got.rounds.map((r) => r.digest), result.rounds.map((r) => r.digest));
+    assert.deepEqual(devProblems, []);
+    await devPage.close();
+  } finally {
+    await dev.close();
   }
 });
 
