@@ -5,8 +5,7 @@
 // thread that never trains while a pool does.
 //
 //   bash tests/build-pkg.sh                  # pkg/wasm/ (once; ~2.5 min)
-//   (cd tests/pkg-browser && npm ci)         # playwright-core, pinned (never downloads a browser)
-//   node --test tests/pkg-browser/
+//   bash tests/pkg-browser/run.sh            # npm ci (playwright-core, pinned; never downloads a browser), then this file
 //
 // The repository root is served over http on 127.0.0.1 by server.mjs (the
 // page needs http: navigator.gpu and module workers do not exist on file://).
