@@ -93,7 +93,6 @@ test('FedAvg: the same state bytes with no pool and with WorkerPools of 1, 2 and
     timings.push(`pool ${size}: ${got.rounds.map((r) => r.ms.toFixed(0)).join('+')} ms`);
   }
   assert.deepEqual(await nodeDigests(2, 5), want, 'Chromium and Node.js differ');
-  test.diagnostic?.(timings.join(', '));
   console.log(`# rounds (2 rounds, 8 clients): ${timings.join(', ')}`);
 });
 
