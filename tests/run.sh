@@ -312,10 +312,15 @@ wasm_browser_tests() {
     echo "no browser test files (run_in_browser) in crate/fedwasm/tests" >&2
     return 1
   fi
+  # wasm-pack test: it finds wasm-bindgen-test-runner on PATH (--mode
+  # no-install) and Debian's chromedriver (--chromedriver), so it downloads
+  # nothing; the runner reads crate/fedwasm/webdriver.json. No `--` before
+  # the --test arguments: after `--` they would go to the test binary.
   CHROMEDRIVER=/usr/bin/chromedriver \
     WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/crate/fedwasm/webdriver.json" \
     WASM_BINDGEN_TEST_TIMEOUT=600 \
-    cargo test -p fedwasm --target "$wasm_target" "${args[@]}"
+    wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver \
+    --mode no-install crate/fedwasm "${args[@]}"
 }
 
 # The README's main job (one epoch) and every example: what users run first.
@@ -353,10 +358,12 @@ run_step "native tests" cargo test --workspace
 run_step "fuzz (release semantics, short)" cargo test --profile unchecked -p fedwasm-cli --test fuzz
 run_step "main job and examples" examples_and_main_job
 run_step "wasm32 tests (Node.js)" wasm_node_tests
-run_step "wasm32 WebGPU tests (headless Chromium)" wasm_browser_tests
+run_step "wasm32 WebGPU tests (headless Chromium, wasm-pack test)" wasm_browser_tests
 run_step "Node JS tests (tests/node)" node_tests
 run_step "npm package: build (wasm-pack, tests/build-pkg.sh)" bash tests/build-pkg.sh
 run_step "npm package: the tarball in a fresh project (tests/pkg-node)" bash tests/pkg-node/run.sh
+run_step "npm package in Chromium, no bundler (tests/pkg-browser)" bash tests/pkg-browser/run.sh
+run_step "npm package in a Vite 8 app (tests/vite-consumer)" bash tests/vite-consumer/run.sh
 run_step "demo page: the main job --headless, then its end-to-end tests" demo_tests
 
 print_summary

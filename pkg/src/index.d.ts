@@ -169,6 +169,8 @@ export interface ProcessOptions {
   pool?: WorkerPool | null;
   /** Batches between yields to the event loop (default 8; 0: never). */
   yieldEvery?: number;
+  /** The least time between two yields, in ms (default 16, a frame; 0: exactly every `yieldEvery` batches). */
+  yieldGapMs?: number;
 }
 
 export interface FedAvgOptions extends ProcessOptions {
@@ -258,6 +260,7 @@ export interface RoundOptions {
   signal?: AbortSignal;
   onProgress?: (event: RoundProgress) => void;
   yieldEvery?: number;
+  yieldGapMs?: number;
 }
 
 /** TFF's round metrics, as nested plain objects (`client_work.train.loss`, ...). */

@@ -141,6 +141,7 @@ export class WorkerPool {
               clientState,
               backend: options.backend,
               yieldEvery: options.yieldEvery,
+              yieldGapMs: options.yieldGapMs,
             },
             clientState ? [task, data, clientState] : [task, data],
           );

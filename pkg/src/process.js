@@ -68,14 +68,16 @@ export class LearningProcess {
   #backend;
   #pool;
   #yieldEvery;
+  #yieldGapMs;
 
   /** @internal Use `algorithms.build*`. */
-  constructor(handle, { backend, pool, yieldEvery }, token) {
+  constructor(handle, { backend, pool, yieldEvery, yieldGapMs }, token) {
     if (token !== BUILD) throw new TypeError('use algorithms.buildWeightedFedAvg (or another builder)');
     this.#handle = handle;
     this.#backend = backend;
     this.#pool = pool;
     this.#yieldEvery = yieldEvery;
+    this.#yieldGapMs = yieldGapMs;
   }
 
   /** The algorithm (`weighted_fed_avg`, `fed_recon`, ...). */
@@ -127,7 +129,9 @@ export class LearningProcess {
    * `onProgress(event)` (after every batch of every client and when a
    * client is done: `{ round, clientsDone, clientsTotal, examples,
    * examplesPerSecond, client, clientProgress, clientFinished }`),
-   * `yieldEvery` (batches between yields to the event loop, default 8).
+   * `yieldEvery` (batches between yields to the event loop, default 8),
+   * `yieldGapMs` (the least time between two yields, default 16: a frame;
+   * 0 yields exactly every `yieldEvery` batches).
    * @returns {Promise<{ state: LearningProcessState, metrics: object, backend: object, clientStates?: Uint8Array[] }>}
    */
   async next(state, datasets, ...rest) {
@@ -139,7 +143,7 @@ export class LearningProcess {
       [options] = rest;
       if (rest.length > 1) throw invalid(op, `${this.name} takes (state, datasets, options); client states are for buildStatefulFedAvg`);
     }
-    options = checkOptions(op, options ?? {}, ['signal', 'onProgress', 'yieldEvery']);
+    options = checkOptions(op, options ?? {}, ['signal', 'onProgress', 'yieldEvery', 'yieldGapMs']);
     if (!(state instanceof LearningProcessState)) throw invalid(op, `state must be a LearningProcessState, got ${describe(state)}`);
     if (!Array.isArray(datasets)) throw invalid(op, `datasets must be an array of Datasets, got ${describe(datasets)}`);
     datasets.forEach((d, i) => {
@@ -149,6 +153,8 @@ export class LearningProcess {
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid(op, 'onProgress must be a function');
     const yieldEvery = options.yieldEvery ?? this.#yieldEvery;
     wholeNumber(op, 'yieldEvery', yieldEvery);
+    const yieldGapMs = options.yieldGapMs ?? this.#yieldGapMs;
+    gapMs(op, yieldGapMs);
     const signal = options.signal;
     if (signal?.aborted) throw cancelledError();
 
@@ -202,6 +208,7 @@ export class LearningProcess {
       await runner.run(this.#handle.modelSpec, jobs, {
         backend: this.#backend,
         yieldEvery,
+        yieldGapMs,
         signal,
         onClientProgress: (i, p) => {
           perClient[i] = p.examples;
@@ -252,22 +259,23 @@ const BUILD = Symbol('fedwasm build');
 /** @internal Builds a LearningProcess (algorithms.js). */
 export function buildProcess(algorithm, options, allowed, extra = {}) {
   const op = `algorithms.${BUILDER_NAMES[algorithm]}`;
-  checkOptions(op, options, ['model', 'backend', 'pool', 'yieldEvery', ...allowed]);
+  checkOptions(op, options, ['model', 'backend', 'pool', 'yieldEvery', 'yieldGapMs', ...allowed]);
   engine();
-  const { model, backend = 'auto', pool = null, yieldEvery = 8, ...rest } = options ?? {};
+  const { model, backend = 'auto', pool = null, yieldEvery = 8, yieldGapMs = 16, ...rest } = options ?? {};
   if (!(model instanceof Model)) {
     throw invalid(op, `model must be a Model (models.softmaxRegression(...), ...), got ${describe(model)}`);
   }
   if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw invalid(op, `backend must be 'auto', 'webgpu' or 'cpu', got ${describe(backend)}`);
   if (pool !== null && typeof pool?.run !== 'function') throw invalid(op, `pool must be a WorkerPool or null, got ${describe(pool)}`);
   wholeNumber(op, 'yieldEvery', yieldEvery);
+  gapMs(op, yieldGapMs);
   const config = { ...extra };
   for (const [k, v] of Object.entries(rest)) {
     if (v === undefined) continue;
     config[SNAKE[k] ?? k] = toConfig(op, k, v);
   }
   const handle = guard(() => new (engine().ProcessHandle)(algorithm, model.specText, JSON.stringify(config)));
-  return new LearningProcess(handle, { backend, pool, yieldEvery }, BUILD);
+  return new LearningProcess(handle, { backend, pool, yieldEvery, yieldGapMs }, BUILD);
 }
 
 const BUILDER_NAMES = {
@@ -321,6 +329,11 @@ function toConfig(op, key, v) {
     if (typeof s.split_dataset !== 'boolean') throw invalid(op, `split.splitDataset must be true or false, got ${describe(v.splitDataset)}`);
     return s;
   }
+  return v;
+}
+
+function gapMs(op, v) {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalid(op, `yieldGapMs must be a finite number >= 0, got ${describe(v)}`);
   return v;
 }
 

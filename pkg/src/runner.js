@@ -9,7 +9,7 @@ import { FedwasmError, toFedwasmError } from './errors.js';
 /**
  * @typedef {{ task: Uint8Array, data: Uint8Array, clientState?: Uint8Array }} Job
  * @typedef {{ update: Uint8Array, clientState?: Uint8Array, backend: {kind: string, adapter: string, software: boolean} }} JobResult
- * @typedef {{ backend: string, yieldEvery?: number, signal?: AbortSignal,
+ * @typedef {{ backend: string, yieldEvery?: number, yieldGapMs?: number, signal?: AbortSignal,
  *   onClientProgress?: (job: number, progress: object) => void,
  *   onClientDone: (job: number, result: JobResult) => void }} RunOptions
  */
@@ -31,6 +31,7 @@ export const inlineRunner = {
         result = await engine().runClient(modelSpec, job.task, job.data, job.clientState, {
           backend: options.backend,
           yieldEvery: options.yieldEvery,
+          yieldGapMs: options.yieldGapMs,
           signal: options.signal,
           onProgress: (p) => options.onClientProgress?.(i, p),
         });

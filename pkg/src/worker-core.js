@@ -2,7 +2,7 @@
 // one wasm instance, one backend, one client at a time.
 //
 // Messages in:  {type: 'init', module}            -> {type: 'ready'}
-//               {type: 'run', id, modelSpec, task, data, clientState, backend, yieldEvery}
+//               {type: 'run', id, modelSpec, task, data, clientState, backend, yieldEvery, yieldGapMs}
 //                 -> {type: 'progress', id, progress}* then
 //                    {type: 'done', id, update, clientState, backend} or
 //                    {type: 'error', id, error: {code, message, reason}, fatal}
@@ -28,6 +28,7 @@ export function serve(port) {
         {
           backend: m.backend,
           yieldEvery: m.yieldEvery,
+          yieldGapMs: m.yieldGapMs,
           signal: controller.signal,
           onProgress: (progress) => port.post({ type: 'progress', id: m.id, progress }),
         },

@@ -81,7 +81,7 @@ window.fw = {
   /**
    * One round in a pool of 2 in which worker 0 is made to crash (an uncaught
    * error) while it trains client 0: `crashWorker(0)` from the first
-   * progress event of client 0, with `yieldEvery: 1` so that the worker
+   * progress event of client 0, with `yieldEvery: 1, yieldGapMs: 0` so that the worker
    * reads its messages between batches. Returns the digest, the replaced
    * workers, and whether client 0's progress went back (its rerun).
    */
@@ -95,6 +95,7 @@ window.fw = {
       let crashedAt = null;
       const res = await process.next(state, datasets(0, repeat), {
         yieldEvery: 1,
+        yieldGapMs: 0,
         onProgress: (e) => {
           if (e.client !== 0 || e.clientFinished) return;
           const ex = e.clientProgress.examples;

@@ -7,9 +7,9 @@ import { ready, ClientData, models, optimizers, algorithms, sampleClients, Worke
 
 await ready();
 const train = await ClientData.femnistDigits();
-// yieldEvery 1: a worker hears a crash drill or a cancel after every batch.
+// yieldEvery 1, yieldGapMs 0: a worker hears a crash drill or a cancel after every batch.
 const build = (pool) =>
-  algorithms.buildWeightedFedAvg({ model: models.softmaxRegression(), clientOptimizer: optimizers.sgd({ learningRate: 0.02 }), backend: 'cpu', pool, yieldEvery: 1 });
+  algorithms.buildWeightedFedAvg({ model: models.softmaxRegression(), clientOptimizer: optimizers.sgd({ learningRate: 0.02 }), backend: 'cpu', pool, yieldEvery: 1, yieldGapMs: 0 });
 const datasets = (round) =>
   sampleClients(train.clientIds, 8, { seed: 0, round }).map((id) => train.createDataset(id).repeat(3).shuffle(100, { seed: 1 }).batch(20));
 const same = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;

@@ -21,9 +21,9 @@ pub use fedwasm_protocol::fuzz::{
 
 use crate::backend::CpuBackend;
 use crate::data::{
-    decode_examples, decode_femnist_pack, encode_examples, encode_femnist_pack, femnist_digits, parse_csv, parse_leaf_json,
-    parse_movielens, ClientData, ColumnRef, CsvOptions, Examples, LabelSpec, LeafOptions,
-    LEAF_PIXELS,
+    decode_examples, decode_femnist_pack, encode_examples, encode_femnist_pack, femnist_digits,
+    parse_csv, parse_leaf_json, parse_movielens, ClientData, ColumnRef, CsvOptions, Examples,
+    LabelSpec, LeafOptions, LEAF_PIXELS,
 };
 use crate::federated::LearningProcessState;
 use crate::model::{builtin, GraphModel, ModelSpec, NamedTensor, WeightsSnapshot};

@@ -103,6 +103,7 @@ impl Pacing {
     pub(crate) fn controls<'c>(&self, on_batch: &'c mut dyn FnMut(Progress)) -> Controls<'c> {
         Controls {
             yield_every: self.yield_every,
+            min_yield_gap_ms: crate::train::MIN_YIELD_GAP_MS,
             progress: Some(on_batch),
             cancel: self.cancel.clone(),
         }

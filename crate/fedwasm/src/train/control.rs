@@ -17,10 +17,11 @@
 //!   picked once from the global object: `setImmediate` (Node.js, Bun), else
 //!   a `MessageChannel` (browsers, Web Workers: a posted message is a task
 //!   and, unlike `setTimeout(0)`, is not clamped to 4 ms once timers nest),
-//!   else `setTimeout(0)`. A yield costs one turn of the event loop: about
-//!   7 us in Node.js, so about 1% of a softmax-regression epoch (batches of
-//!   20 take ~70 us there) at the default of one yield per 8 batches, and
-//!   nothing measurable for a CNN.
+//!   else `setTimeout(0)`. A yield costs one turn of the event loop and more in
+//!   a busy pass (see [`MIN_YIELD_GAP_MS`]), so a pass yields every
+//!   `yield_every` batches but at most once per [`MIN_YIELD_GAP_MS`] (16
+//!   ms, a frame): about 3% of a softmax-regression epoch (batches of 20
+//!   take ~80 us), nothing measurable for a CNN.
 //! * **natively**: a yield returns `Pending` once after waking its own waker,
 //!   so an async executor may run other tasks first; under `pollster` it
 //!   costs one wake-up (about 20 ns). Another thread may cancel: the token
@@ -49,6 +50,18 @@ use crate::error::{Error, Result};
 /// within 8 batches. A pass on a page's main thread with slow batches (the
 /// CNN: tens of ms each in wasm) wants `yield_every: 1`, one batch per task.
 pub const DEFAULT_YIELD_EVERY: u32 = 8;
+
+/// In wasm32, the least time between two yields of a pass, in ms: a pass
+/// yields before a batch once [`Controls::yield_every`] batches ran since
+/// its last yield *and* this long passed: one frame. A yield is one turn
+/// of the JS event loop, and in a busy pass it costs far more than the
+/// turn itself (measured in Node.js on the 2-core machine: yielding every
+/// 8 softmax batches of 80 us made an epoch 15-25% slower, at most once per
+/// 4 ms still 12%, at most once per 16 ms about 3%). Slow batches (a CNN:
+/// tens of ms) yield every `yield_every` batches exactly; a page's main
+/// thread keeps its frames. Natively a yield costs a wake-up and there is
+/// no floor.
+pub const MIN_YIELD_GAP_MS: f64 = 16.0;
 
 /// Lets a host cancel passes between batches: clone it into a progress
 /// callback, another task or (natively) another thread, and call
@@ -123,6 +136,10 @@ pub struct Controls<'a> {
     /// Yield to the host before a batch once this many batches ran since the
     /// last yield (0: never yield).
     pub yield_every: u32,
+    /// wasm32: the least time between two yields, in ms (default
+    /// [`MIN_YIELD_GAP_MS`]; 0: exactly every `yield_every` batches).
+    /// Ignored natively.
+    pub min_yield_gap_ms: f64,
     /// Called after each batch.
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
     /// Checked before each batch: once cancelled, the pass returns
@@ -134,6 +151,7 @@ impl Default for Controls<'_> {
     fn default() -> Self {
         Controls {
             yield_every: DEFAULT_YIELD_EVERY,
+            min_yield_gap_ms: MIN_YIELD_GAP_MS,
             progress: None,
             cancel: None,
         }
@@ -144,6 +162,7 @@ impl fmt::Debug for Controls<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Controls")
             .field("yield_every", &self.yield_every)
+            .field("min_yield_gap_ms", &self.min_yield_gap_ms)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
             .finish()
@@ -169,6 +188,12 @@ pub(crate) struct Pacer<'a> {
     op: &'static str,
     yield_every: u32,
     since_yield: u32,
+    /// When the pass last gave the host its turn (or started), for
+    /// [`MIN_YIELD_GAP_MS`] (wasm32 only).
+    #[cfg(target_arch = "wasm32")]
+    last_yield_ms: f64,
+    #[cfg(target_arch = "wasm32")]
+    min_gap_ms: f64,
     progress: Option<&'a mut dyn FnMut(Progress)>,
     cancel: Option<CancelToken>,
     done: Progress,
@@ -184,6 +209,10 @@ impl<'a> Pacer<'a> {
             op,
             yield_every: controls.yield_every,
             since_yield: 0,
+            #[cfg(target_arch = "wasm32")]
+            last_yield_ms: crate::wasm::performance_now_ms(),
+            #[cfg(target_arch = "wasm32")]
+            min_gap_ms: controls.min_yield_gap_ms,
             progress: controls.progress,
             cancel: controls.cancel,
             done: Progress::start(Phase::Train),
@@ -221,6 +250,10 @@ impl<'a> Pacer<'a> {
         if self.yield_every > 0 {
             self.since_yield = 0;
             yield_now().await;
+            #[cfg(target_arch = "wasm32")]
+            {
+                self.last_yield_ms = crate::wasm::performance_now_ms();
+            }
         }
     }
 
@@ -230,10 +263,24 @@ impl<'a> Pacer<'a> {
     /// # Errors
     /// [`Error::Cancelled`].
     pub(crate) async fn before_batch(&mut self) -> Result<()> {
-        if self.yield_every > 0 && self.since_yield >= self.yield_every {
+        if self.yield_every > 0 && self.since_yield >= self.yield_every && self.gap_passed() {
             self.yield_to_host().await;
         }
         self.check()
+    }
+
+    /// Whether the least gap between yields passed since the last one (wasm32;
+    /// natively a yield costs nothing and there is no floor).
+    fn gap_passed(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.min_gap_ms <= 0.0
+                || crate::wasm::performance_now_ms() - self.last_yield_ms >= self.min_gap_ms
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            true
+        }
     }
 
     /// After a batch of `examples` examples whose mean loss is `loss` when

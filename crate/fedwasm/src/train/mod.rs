@@ -27,7 +27,9 @@ mod reconstruction;
 mod yield_point;
 
 pub(crate) use control::Pacer;
-pub use control::{CancelToken, Controls, Divergence, Phase, Progress, DEFAULT_YIELD_EVERY};
+pub use control::{
+    CancelToken, Controls, Divergence, Phase, Progress, DEFAULT_YIELD_EVERY, MIN_YIELD_GAP_MS,
+};
 pub use reconstruction::{
     reconstruct_and_evaluate, reconstruct_and_evaluate_with, reconstruct_and_train,
     reconstruct_and_train_with, ReconstructionConfig,
@@ -94,6 +96,7 @@ impl<'a> TrainOptions<'a> {
             },
             Controls {
                 yield_every: self.yield_every,
+                min_yield_gap_ms: MIN_YIELD_GAP_MS,
                 progress: self.progress,
                 cancel: self.cancel,
             },

@@ -60,7 +60,8 @@ fn aborted(signal: &Option<JsValue>) -> bool {
 /// Runs one client: `model_spec` (JSON) is the process's model, `task` the
 /// `FWTK` bytes, `data` the client's `FWEX` examples, `client_state` its
 /// `FWCS` state (stateful processes only). `options`: `{backend: 'auto' |
-/// 'cpu' | 'webgpu', yieldEvery, onProgress(progress), signal}`; the
+/// 'cpu' | 'webgpu', yieldEvery, yieldGapMs, onProgress(progress), signal}`
+/// (`yieldGapMs`: the least time between two yields, default 16); the
 /// signal (an `AbortSignal` or anything with `aborted`) is checked before
 /// every batch. Resolves to `{update: Uint8Array (FWUP), clientState:
 /// Uint8Array (FWCS) | undefined, backend: JSON {kind, adapter,
@@ -95,6 +96,18 @@ pub async fn run_client(
             }
         },
     };
+    let min_yield_gap_ms = match get(&options, "yieldGapMs") {
+        None => crate::train::MIN_YIELD_GAP_MS,
+        Some(v) => match v.as_f64() {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => ms,
+            _ => {
+                return Err(js_error(Error::invalid(
+                    OP,
+                    format!("yieldGapMs must be a finite number >= 0, got {v:?}"),
+                )))
+            }
+        },
+    };
     let on_progress: Option<Function> = get(&options, "onProgress").map(Into::into);
     let signal = get(&options, "signal");
     let cancel = CancelToken::new();
@@ -114,6 +127,7 @@ pub async fn run_client(
     let out = loop {
         let controls = Controls {
             yield_every,
+            min_yield_gap_ms,
             progress: Some(&mut report),
             cancel: Some(cancel.clone()),
         };

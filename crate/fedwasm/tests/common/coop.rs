@@ -46,8 +46,10 @@ pub async fn check_that_passes_yield_to_the_event_loop() {
     use fedwasm::backend::CpuBackend;
     use fedwasm::train::Progress;
 
-    let data = digits().repeat(3);
-    let total = 3 * DIGIT_BATCHES;
+    // 40 passes over the digits (1,560 batches, over 100 ms): several
+    // yields even with the 16 ms floor between two (`train::MIN_YIELD_GAP_MS`).
+    let data = digits().repeat(40);
+    let total = 40 * DIGIT_BATCHES;
     for (every, mid_pass) in [(1, true), (0, false)] {
         let done = Rc::new(Cell::new(0u64));
         let fired_at = Rc::new(Cell::new(None));
