@@ -1,7 +1,7 @@
 //! The WebGPU tests in a browser: wasm32 only, run by `bash tests/run.sh`
 //! (step "wasm32 WebGPU tests (headless Chromium)") in headless Chromium
 //! with WebGPU enabled, on its SwiftShader adapter (a CPU Vulkan: no GPU
-//! needed). `crate/webdriver.json` holds the browser flags; tests/run.sh
+//! needed). `crate/fedwasm/webdriver.json` holds the browser flags; tests/run.sh
 //! says what each is for. By hand (cargo runs tests in `crate/`, where the
 //! runner finds `webdriver.json`; the default 20 s for the whole binary is
 //! tight on 2 cores):
@@ -46,7 +46,7 @@ async fn gpu() -> GpuContext {
         Err(e) => panic!(
             "the browser WebGPU tests need an adapter and must not pass without one: {e}. \
              Run them through `bash tests/run.sh`, which starts Chromium with \
-             --enable-unsafe-webgpu (crate/webdriver.json)."
+             --enable-unsafe-webgpu (crate/fedwasm/webdriver.json)."
         ),
     }
 }
