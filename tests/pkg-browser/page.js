@@ -41,7 +41,47 @@ async function withPool(size, fn) {
 
 const finite = (m) => Number.isFinite(m.client_work.train.loss) && Number.isFinite(m.client_work.train.sparse_categorical_accuracy);
 
+/**
+ * `ClientData.fromImages` on PNG files drawn here: for each label, a dark
+ * digit-like bar on white, named `<label>_<k>.png`, two per label; one client
+ * per file-name parity. Returns ids, counts, label counts and pixel stats.
+ */
+async function images() {
+  const files = [];
+  for (const label of [0, 3, 7]) {
+    for (let k = 0; k < 2; k++) {
+      const c = new OffscreenCanvas(56, 56);
+      const g = c.getContext('2d');
+      g.fillStyle = 'white';
+      g.fillRect(0, 0, 56, 56);
+      g.fillStyle = 'black';
+      g.fillRect(8 + label * 4, 4, 8, 48); // a vertical stroke: ink
+      const blob = await c.convertToBlob({ type: 'image/png' });
+      files.push(new File([blob], `${label}_${k}.png`, { type: 'image/png' }));
+    }
+  }
+  const data = await ClientData.fromImages(files, { size: 28, clientFrom: (_f, i) => (i % 2 ? 'odd' : 'even') });
+  const first = data.examples('even', { count: 1 });
+  let refused = null;
+  try {
+    await ClientData.fromImages([new File([new Uint8Array([1, 2, 3])], '5_broken.png', { type: 'image/png' })]);
+  } catch (e) {
+    refused = { name: e.name, code: e.code, message: e.message };
+  }
+  return {
+    ids: data.clientIds,
+    spec: data.elementSpec,
+    counts: data.clientIds.map((id) => data.numExamples(id)),
+    labels: data.labelCounts('even'),
+    min: Math.min(...first.x),
+    max: Math.max(...first.x),
+    mean: first.x.reduce((a, b) => a + b, 0) / first.x.length,
+    refused,
+  };
+}
+
 window.fw = {
+  images,
   version: () => fedwasm.version(),
   cores: () => navigator.hardwareConcurrency,
   hasGpu: () => typeof navigator.gpu === 'object',

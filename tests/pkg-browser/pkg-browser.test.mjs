@@ -191,6 +191,18 @@ test('with a WorkerPool the page thread never trains and stays responsive (contr
   assert.ok(pooled.result.maxGap < 1000, `the page thread's timer stalled for ${pooled.result.maxGap} ms during the pooled round`);
 });
 
+test('ClientData.fromImages: labels from file names, clients by a function, ink 1 on background 0, a broken image refused', async () => {
+  const r = await call('images');
+  assert.deepEqual(r.ids, ['even', 'odd']);
+  assert.deepEqual(r.spec, { xShape: [784], label: { classes: 10 } });
+  assert.deepEqual(r.counts, [3, 3]);
+  assert.deepEqual(r.labels, [1, 0, 0, 1, 0, 0, 0, 1, 0, 0]);
+  assert.ok(r.min < 0.05 && r.max > 0.95, `pixels span 0..1: ${r.min}..${r.max}`);
+  assert.ok(r.mean > 0.05 && r.mean < 0.4, `mostly background (0), some ink (1): mean ${r.mean}`);
+  assert.equal(r.refused?.name, 'FedwasmError');
+  assert.equal(r.refused?.code, 'bad_data');
+});
+
 test('no console errors, uncaught exceptions, failed requests or HTTP errors', () => {
   assert.deepEqual(problems, []);
   assert.deepEqual(server.requests.filter(([s]) => s >= 400), []);
