@@ -52,9 +52,10 @@ export class WorkerPool {
     return this.#size;
   }
 
-  /** Stops every worker; the pool cannot be used afterwards. */
+  /** Stops every worker; the pool cannot be used afterwards. A round running in it rejects (`worker_lost`). */
   close() {
     this.#closed = true;
+    this.#failRound?.(new FedwasmError('worker_lost', 'the WorkerPool was closed during a round'));
     for (const w of this.#workers) w.handle.terminate();
     this.#workers = [];
   }
@@ -73,6 +74,8 @@ export class WorkerPool {
   }
 
   #replaced = 0;
+  /** Rejects the round in progress (set while `run` runs). */
+  #failRound = null;
 
   /**
    * Runs a round's jobs (see runner.js): each idle worker takes the next
@@ -103,6 +106,7 @@ export class WorkerPool {
         options.signal?.removeEventListener('abort', onAbort);
         reject(err);
       };
+      this.#failRound = fail;
       const onAbort = () => fail(cancelledError());
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -228,6 +232,7 @@ export class WorkerPool {
       for (const w of this.#workers) attach(w);
       dispatch();
     }).finally(() => {
+      this.#failRound = null;
       // Idle workers report deaths to no round: they are replaced lazily.
       for (const w of this.#workers) {
         w.handle.onMessage = null;

@@ -74,6 +74,19 @@ test('a client that kills every worker fails the round with worker_lost, without
   }
 });
 
+test('closing the pool during a round rejects the round (worker_lost), never hangs', async () => {
+  const pool = await WorkerPool.create({ size: 2 });
+  const p = build(pool);
+  await assert.rejects(
+    p.next(await p.initialize(), datasets(0), {
+      onProgress: (e) => {
+        if (e.clientProgress?.batches === 2) pool.close();
+      },
+    }),
+    (e) => e instanceof FedwasmError && e.code === 'worker_lost' && /closed/.test(e.message),
+  );
+});
+
 for (const size of [0, 2]) {
   test(`cancelling mid-round (${size} workers): code cancelled, the state unchanged and reusable`, async () => {
     const pool = size ? await WorkerPool.create({ size }) : null;
