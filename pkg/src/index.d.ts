@@ -318,7 +318,7 @@ export class WorkerPool {
   readonly size: number;
   readonly replacedWorkers: number;
   close(): void;
-  /** Fault drills: makes worker `index` throw an uncaught error. */
+  /** Fault drills: kills worker `index` now (it is replaced and its client rerun). */
   crashWorker(index: number): void;
 }
 

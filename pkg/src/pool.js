@@ -60,12 +60,17 @@ export class WorkerPool {
     this.#workers = [];
   }
 
-  /** Fault drills and tests: makes worker `index` throw an uncaught error, as a crashing worker would. */
+  /**
+   * Fault drills and tests: kills worker `index` now, as a browser killing a
+   * worker would (terminated mid-client, no word from it); the pool replaces
+   * it and reruns its client.
+   */
   crashWorker(index) {
     wholeNumber('WorkerPool.crashWorker', 'index', index);
     const w = this.#workers[index];
     if (!w) throw new FedwasmError('invalid_argument', `invalid argument to WorkerPool.crashWorker: no worker ${index} (size ${this.#size})`);
-    w.handle.post({ type: 'crash' });
+    if (w.handle.onDeath) w.handle.onDeath(new Error('crash drill: the worker was killed'));
+    else w.handle.terminate();
   }
 
   /** Workers replaced after a fault, since the pool was created. */

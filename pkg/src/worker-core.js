@@ -7,7 +7,6 @@
 //                    {type: 'done', id, update, clientState, backend} or
 //                    {type: 'error', id, error: {code, message, reason}, fatal}
 //               {type: 'cancel', id}
-//               {type: 'crash'}  (fault drills: throws an uncaught error)
 // Byte payloads travel as transferred ArrayBuffers.
 import { ready, engine } from './engine.js';
 import { toFedwasmError } from './errors.js';
@@ -53,7 +52,11 @@ export function serve(port) {
     }
   }
 
-  port.listen(async (m) => {
+  port.listen((m) => {
+    handle(m);
+  });
+
+  async function handle(m) {
     switch (m.type) {
       case 'init':
         try {
@@ -70,13 +73,8 @@ export function serve(port) {
       case 'cancel':
         running.get(m.id)?.abort();
         break;
-      case 'crash':
-        setTimeout(() => {
-          throw new Error('fedwasm worker: crash drill');
-        });
-        break;
       default:
         break;
     }
-  });
+  }
 }

@@ -143,7 +143,7 @@ window.fw = {
             crashed = true;
             crashedAt = ex;
             pool.crashWorker(0);
-          } else if (ex < last) rerun = true;
+          } else if (ex <= last) rerun = true; // the rerun starts again from its first batch
           last = ex;
         },
       });
