@@ -22,6 +22,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The native WebGPU tests (wgpu on Mesa's llvmpipe) need a runtime dir; CI may lack one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# A fresh clone is built once: incremental caches would only use disk.
+if [[ -n "${CI:-}" ]]; then export CARGO_INCREMENTAL=0; fi
 # Binaries from `cargo install` must be on PATH.
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in
@@ -67,6 +69,10 @@ on_exit() {
   local rc=$?
   if [[ $rc -ne 0 ]]; then
     print_summary
+    # Disk and memory at the failure: a full disk fails a link with a
+    # message that the tail of a long log may not show.
+    df -h . 2>/dev/null | tail -n 1 | awk '{print "disk: " $4 " free of " $2}' >&2
+    free -m 2>/dev/null | awk '/^Mem:/ {print "memory: " $7 " MiB available of " $2}' >&2
     printf '\nFAILED: %s (exit %d, after %s)\n' "${current_step:-setup}" "$rc" \
       "$(fmt_secs $((SECONDS - step_start)))" >&2
   fi
@@ -228,6 +234,7 @@ check_node() {
 }
 
 show_versions() {
+  df -h . | tail -n 1 | awk '{print "disk: " $4 " free of " $2}'
   rustc --version
   cargo --version
   wasm-bindgen --version
