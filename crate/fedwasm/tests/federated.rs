@@ -435,6 +435,72 @@ fn spy_mf(log: Rc<RefCell<Vec<Vec<f32>>>>) -> ModelFn {
     )
 }
 
+/// A reconstruction client given a state (a browser tab that keeps its
+/// user vector) gets back the local variables it reconstructed and trained
+/// this round; its update, weight and metrics are those of a client without
+/// a state, bit for bit, and the locals are in no update.
+async fn fed_recon_clients_given_a_state_get_their_local_variables_back() {
+    let (data, _) = ratings(4, 0.3);
+    let clients = rating_batches(&data, &data.client_ids()[..1], 0);
+    let process = build_fed_recon(mf(false), backend(), recon_config()).unwrap();
+    let s0 = process.initialize().await.unwrap();
+    let round = process.begin_round(&s0).unwrap();
+    let task = round.task(5, DatasetPlan::new());
+    let b = process.backend();
+    let mut model = process.new_model().unwrap();
+    let plain = client_update(b.as_ref(), model.as_mut(), &task, &clients[0], None)
+        .await
+        .unwrap();
+    assert!(plain.client_state.is_none());
+    let given = federated::ClientState {
+        index: 5,
+        local_weights: Vec::new(),
+    };
+    let kept = client_update(b.as_ref(), model.as_mut(), &task, &clients[0], Some(&given))
+        .await
+        .unwrap();
+    assert_eq!(kept.update.to_bytes(), plain.update.to_bytes());
+    let state = kept.client_state.expect("a state given, a state back");
+    assert_eq!(state.index, 5);
+    let names: Vec<&str> = state
+        .local_weights
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let locals: Vec<&str> = model
+        .variables()
+        .iter()
+        .filter(|v| !v.group.is_global())
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(names, locals);
+    assert!(!names.is_empty());
+    let update_names: Vec<&str> = kept.update.update.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.iter().all(|n| !update_names.contains(n)),
+        "{update_names:?}"
+    );
+    // Reconstructed and trained: not the initializer's values.
+    let mut fresh = process.new_model().unwrap();
+    fresh
+        .reinitialize(b.as_ref(), &[VariableGroup::LocalTrainable], task.seed)
+        .unwrap();
+    let init: Vec<f32> = fresh
+        .variables()
+        .iter()
+        .zip(fresh.values())
+        .filter(|(v, _)| !v.group.is_global())
+        .flat_map(|(_, t)| t.to_f32_vec())
+        .collect();
+    let got: Vec<f32> = state
+        .local_weights
+        .iter()
+        .flat_map(|t| t.data.clone())
+        .collect();
+    assert_eq!(got.len(), init.len());
+    assert_ne!(got, init);
+}
+
 async fn stateful_clients_keep_their_vectors_while_fed_recon_reinitialises() {
     let (data, _) = ratings(4, 0.3);
     let clients = rating_batches(&data, &data.client_ids()[..1], 0);
@@ -959,6 +1025,7 @@ cpu_tests! {
     checkpoint_restore_continues_bit_for_bit,
     fed_recon_and_eval_checkpoints_resume_exactly,
     stateful_clients_keep_their_vectors_while_fed_recon_reinitialises,
+    fed_recon_clients_given_a_state_get_their_local_variables_back,
     fed_prox_with_zero_mu_is_fed_avg_and_positive_mu_stays_closer,
     fed_recon_reaches_the_noise_level_and_beats_a_shared_user_vector,
     fed_avg_training_loss_falls_every_round_on_femnist_digits,

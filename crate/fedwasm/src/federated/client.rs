@@ -125,7 +125,9 @@ pub struct ClientOutput {
 /// variables), builds the batches by `task.plan` from `data` (an empty plan
 /// takes `data` as it is: already batched), does `task.work`, and reports
 /// the update, weight, metrics and, for stateful clients, the new client
-/// state.
+/// state. A reconstruction client given a `client_state` returns it with
+/// the local variables it reconstructed and trained this round (they start
+/// from the initializer, as in TFF; the state's old values are not read).
 ///
 /// # Errors
 /// [`Error::Refused`] (`fingerprint`) for a task of another model;
@@ -272,7 +274,7 @@ pub async fn client_update_with(
             .await?
         }
     };
-    let read = ClientReadBack::new(model, &acc, &task.work);
+    let read = ClientReadBack::new(model, &acc, &task.work, client_state.is_some());
     let mut values = b.read_many(&read.tensors()).await?;
     let locals = values.split_off(read.sums.len() + read.trained.len());
     let (sums, trained) = values.split_at(read.sums.len());
@@ -282,8 +284,8 @@ pub async fn client_update_with(
     } else {
         model_delta(&read.trained_names, trained, &task.global.trainable)?
     };
-    let new_state = match (&task.work, client_state) {
-        (ClientWork::Stateful { .. }, Some(state)) => Some(ClientState {
+    let new_state = match client_state {
+        Some(state) if keeps_locals(&task.work, true) => Some(ClientState {
             index: state.index,
             local_weights: named(&read.locals, locals)?,
         }),
@@ -322,6 +324,18 @@ pub async fn client_update_with(
 /// What a client reads back at the end, in one go: the pass's metric sums,
 /// the global trainable variables (for the update) and, for stateful
 /// clients, the local variables (the new client state).
+/// Whether a client returns its local variables: stateful clients always
+/// (they are its state), reconstruction clients when given a state to fill
+/// (a browser tab keeps its reconstructed variables, which never leave it;
+/// TFF's reconstruction still starts each round from the initializer).
+fn keeps_locals(work: &ClientWork, with_state: bool) -> bool {
+    match work {
+        ClientWork::Stateful { .. } => true,
+        ClientWork::Reconstruct { .. } => with_state,
+        _ => false,
+    }
+}
+
 struct ClientReadBack<'m> {
     sums: Vec<&'m Tensor>,
     trained_names: Vec<&'m str>,
@@ -330,7 +344,7 @@ struct ClientReadBack<'m> {
 }
 
 impl<'m> ClientReadBack<'m> {
-    fn new(model: &'m dyn Model, acc: &'m PassOutput, work: &ClientWork) -> Self {
+    fn new(model: &'m dyn Model, acc: &'m PassOutput, work: &ClientWork, with_state: bool) -> Self {
         let (trained_names, trained) = if work.is_evaluation() {
             (Vec::new(), Vec::new())
         } else {
@@ -339,7 +353,7 @@ impl<'m> ClientReadBack<'m> {
                 .map(|(v, t)| (v.name.as_str(), t))
                 .unzip()
         };
-        let locals = if matches!(work, ClientWork::Stateful { .. }) {
+        let locals = if keeps_locals(work, with_state) {
             variables_where(model, |g| !g.is_global())
         } else {
             Vec::new()

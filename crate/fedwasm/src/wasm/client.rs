@@ -60,7 +60,9 @@ fn aborted(signal: &Option<JsValue>) -> bool {
 /// Runs one client: `model_spec` (JSON) is the process's model, `task` the
 /// `FWTK` bytes, `data` the client's `FWEX` examples, `client_state` its
 /// `FWCS` state (stateful processes only). `options`: `{backend: 'auto' |
-/// 'cpu' | 'webgpu', yieldEvery, yieldGapMs, onProgress(progress), signal}`
+/// 'cpu' | 'webgpu', yieldEvery, yieldGapMs, onProgress(progress), signal,
+/// keepLocals}` (`keepLocals`: a reconstruction client's result has a
+/// `clientState` with the local variables it reconstructed and trained)
 /// (`yieldGapMs`: the least time between two yields, default 16); the
 /// signal (an `AbortSignal` or anything with `aborted`) is checked before
 /// every batch. Resolves to `{update: Uint8Array (FWUP), clientState:
@@ -77,10 +79,19 @@ pub async fn run_client(
     const OP: &str = "runClient";
     let task = ClientTask::from_bytes(&task.to_vec()).map_err(js_error)?;
     let examples = decode_examples(&data.to_vec()).map_err(js_error)?;
-    let state = client_state
+    let mut state = client_state
         .map(|s| ClientState::from_bytes(&s.to_vec()))
         .transpose()
         .map_err(js_error)?;
+    // `keepLocals`: a reconstruction client gets its reconstructed local
+    // variables back (a tab keeps them; they are never in the update).
+    let keep_locals = get(&options, "keepLocals").is_some_and(|v| v.is_truthy());
+    if keep_locals && state.is_none() {
+        state = Some(ClientState {
+            index: task.client_key,
+            local_weights: Vec::new(),
+        });
+    }
     let backend = get(&options, "backend").and_then(|b| b.as_string());
     let yield_every = match get(&options, "yieldEvery") {
         None => DEFAULT_YIELD_EVERY,
