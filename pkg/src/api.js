@@ -10,6 +10,8 @@ export { algorithms } from './algorithms.js';
 export { LearningProcess, LearningProcessState } from './process.js';
 export { WorkerPool } from './pool.js';
 export { sampleClients } from './sampling.js';
+export { connect, FederatedClient } from './net/client.js';
+export { memoryStorage, indexedDbStorage } from './net/storage.js';
 
 /**
  * Loads the engine (idempotent). `wasmUrl` overrides where the `.wasm` is

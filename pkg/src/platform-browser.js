@@ -18,6 +18,15 @@ export const browserPlatform = {
     return WebAssembly.compile(await response.arrayBuffer());
   },
 
+  directoryStorage() {
+    throw new FedwasmError('unsupported', 'a directory storage is for Node.js; in a browser give an IndexedDB database name');
+  },
+
+  async webSocket() {
+    if (typeof globalThis.WebSocket !== 'function') throw new FedwasmError('unsupported', 'this environment has no WebSocket');
+    return globalThis.WebSocket;
+  },
+
   defaultPoolSize() {
     return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
   },

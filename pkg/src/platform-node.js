@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FedwasmError } from './errors.js';
+import { directoryStorage } from './net/storage-node.js';
 
 export const nodePlatform = {
   kind: 'node',
@@ -25,6 +26,13 @@ export const nodePlatform = {
       throw new FedwasmError('io', `loading the fedwasm engine from ${url} failed: ${e.message}`, { cause: e });
     }
     return WebAssembly.compile(bytes);
+  },
+
+  directoryStorage,
+
+  /** The WebSocket class: Node.js 20 has none built in, so the `ws` package's. */
+  async webSocket() {
+    return globalThis.WebSocket ?? (await import('ws')).WebSocket;
   },
 
   defaultPoolSize() {

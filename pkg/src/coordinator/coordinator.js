@@ -1,0 +1,560 @@
+// The round coordinator: clients connect and authenticate, check in and
+// wait; each round selects ceil(clientsPerRound * overSelection) of the
+// waiting clients, sends each its task, validates and aggregates each
+// report as it arrives, and closes as soon as clientsPerRound reports are
+// in, or at the deadline with at least minReports (otherwise the round is
+// abandoned and retried, and the log says why). After every completed
+// round it writes a checkpoint; started again on the same state directory,
+// it resumes after the last completed round.
+//
+// Transport-free: `server.js` feeds it connections (anything with
+// `send(bytes)` and `close(code, reason)`) and their binary messages, so
+// the same round logic serves WebSocket clients and in-process tests.
+import { randomBytes, createHash, timingSafeEqual, randomInt } from 'node:crypto';
+import { FedwasmError, toFedwasmError } from '../errors.js';
+import { encodeFrame, decodeFrame, readU64, PROTOCOL_VERSION } from '../net/frames.js';
+import { CheckpointStore } from './checkpoint.js';
+import { MemoryRoundStore } from './round-store.js';
+
+/** WebSocket close codes the coordinator uses (4000-4999: the application's). */
+export const CLOSE = Object.freeze({ unauthorized: 4001, tokenInUse: 4002, protocol: 4003, helloTimeout: 4004, shutdown: 1001 });
+
+const HELLO_TIMEOUT_MS = 10_000;
+// FWUP: magic[4] version:u32 round_id:u64 model_fingerprint:u64 client_key:u64 ...
+const UPDATE_CLIENT_KEY_AT = 24;
+
+function hashToken(t) {
+  return createHash('sha256').update(String(t)).digest();
+}
+
+export class Coordinator {
+  #task;
+  #rounds;
+  #checkpoints;
+  #log;
+  #specJson;
+  #state = null; // FWCK bytes of the last completed round
+  #round = 0; // rounds completed
+  #history = [];
+  #tokenHashes;
+  #clients = new Map(); // connection -> client record
+  #keysInUse = new Map(); // client key -> client record
+  #phase = 'starting';
+  #current = null; // the open round
+  #taskNumber = 0;
+  #attempts = 0; // attempts of the current round index
+  #refusals = {};
+  #started = Date.now();
+  #wake = null;
+  #stopped = false;
+  #done;
+  #resolveDone;
+
+  /**
+   * @param {object} task a checked task (parseTask / readTaskFile)
+   * @param {{ aggregator: object, stateDir?: string, log?: (line: string) => void, roundStore?: object }} options
+   */
+  constructor(task, { aggregator, stateDir = null, log = defaultLog, roundStore = null }) {
+    this.#task = task;
+    this.#rounds = roundStore ?? new MemoryRoundStore(aggregator);
+    this.#checkpoints = stateDir ? new CheckpointStore(stateDir) : null;
+    this.#log = log;
+    this.#specJson = JSON.stringify(task.process.spec, (_, v) => (typeof v === 'bigint' ? Number(v) : v));
+    this.#tokenHashes = task.tokens.map(hashToken);
+    this.#done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  /** Resolves when every round is complete (or the coordinator is stopped). */
+  get done() {
+    return this.#done;
+  }
+
+  /** Rounds completed. */
+  get round() {
+    return this.#round;
+  }
+
+  /** Metrics of every completed round, in order. */
+  get history() {
+    return this.#history.map((h) => ({ ...h }));
+  }
+
+  /** The current state (FWCK bytes) of the process. */
+  get state() {
+    return this.#state;
+  }
+
+  /** Loads the checkpoint (or the initial state) and starts the rounds. */
+  async start() {
+    const saved = this.#checkpoints ? await this.#checkpoints.load() : null;
+    if (saved) {
+      if (saved.taskFingerprint !== this.#task.fingerprint) {
+        throw new FedwasmError('refused', `the checkpoint in ${this.#checkpoints.path} is of another task (task ${saved.taskFingerprint.slice(0, 12)}, this task ${this.#task.fingerprint.slice(0, 12)}): use another --state-dir or the task it was made with`, { reason: 'task_fingerprint' });
+      }
+      this.#state = saved.state;
+      this.#round = saved.round;
+      this.#history = saved.history;
+      this.#log(`resumed from ${this.#checkpoints.path}: ${this.#round} of ${this.#task.rounds} rounds complete`);
+    } else {
+      this.#state = (await this.#task.process.initialize()).toBytes();
+      this.#log(`task ${this.#task.fingerprint.slice(0, 12)}: ${this.#task.algorithm}, ${this.#task.rounds} rounds, ${this.#task.clientsPerRound} clients per round (${this.#task.selectCount} selected)`);
+    }
+    // The model fingerprint, as the engine writes it into every task
+    // (FWTK: magic, version, round id, then the fingerprint at byte 16).
+    const probe = this.#rounds.begin(this.#specJson, this.#state);
+    try {
+      this.#modelFingerprint = readU64(probe.task(0, JSON.stringify(this.#task.plan)), 16);
+    } finally {
+      probe.abandon();
+    }
+    this.#loop().catch((e) => {
+      this.#log(`coordinator stopped: ${e.stack ?? e}`);
+      this.#finish();
+    });
+  }
+
+  /** Stops: closes every connection; `done` resolves. */
+  stop() {
+    this.#stopped = true;
+    this.#current?.store.abandon();
+    for (const c of this.#clients.values()) c.conn.close(CLOSE.shutdown, 'coordinator stopping');
+    this.#signal();
+    this.#finish();
+  }
+
+  #finish() {
+    this.#resolveDone({ round: this.#round, history: this.history });
+  }
+
+  // ---- connections ----
+
+  /** A new connection; returns its `{ message(bytes), closed() }` handlers. */
+  connect(conn, remote = '') {
+    const client = { conn, remote, key: null, state: 'hello', task: null, progress: null, connectedAt: Date.now() };
+    this.#clients.set(conn, client);
+    client.helloTimer = setTimeout(() => {
+      if (client.state === 'hello') this.#drop(client, CLOSE.helloTimeout, 'no hello in time');
+    }, HELLO_TIMEOUT_MS);
+    return {
+      message: (bytes) => this.#message(client, bytes),
+      closed: () => this.#closed(client),
+    };
+  }
+
+  /** Connections now. */
+  get connections() {
+    return this.#clients.size;
+  }
+
+  #send(client, frame) {
+    try {
+      client.conn.send(encodeFrame(frame));
+    } catch (e) {
+      this.#log(`send to ${this.#who(client)} failed: ${e.message}`);
+    }
+  }
+
+  #who(client) {
+    return client.key === null ? `connection ${client.remote}` : `client ${client.key}`;
+  }
+
+  /** Refuses one message: an error frame to that client, one log line; the round goes on. */
+  #refuse(client, reason, message, { fatal = false, round } = {}) {
+    this.#refusals[reason] = (this.#refusals[reason] ?? 0) + 1;
+    if (this.#current) this.#current.refused += 1;
+    this.#log(`refused from ${this.#who(client)}: ${reason}: ${message}`);
+    this.#send(client, { type: 'error', round, meta: { code: fatal ? 'unauthorized' : 'refused', reason, message, fatal } });
+  }
+
+  #drop(client, code, reason) {
+    client.conn.close(code, reason);
+  }
+
+  #message(client, bytes) {
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (e) {
+      this.#refuse(client, e.reason ?? 'malformed', e.message);
+      return;
+    }
+    if (client.state === 'hello') {
+      if (frame.type !== 'hello') {
+        this.#refuse(client, 'unauthenticated', `the first message must be hello, got ${frame.type}`, { fatal: true });
+        this.#drop(client, CLOSE.protocol, 'hello first');
+        return;
+      }
+      this.#hello(client, frame);
+      return;
+    }
+    switch (frame.type) {
+      case 'ready':
+        if (client.state === 'selected') {
+          // A client that checks in again gave up its task.
+          this.#release(client, 'checked in again');
+        }
+        client.state = 'waiting';
+        this.#signal();
+        break;
+      case 'progress':
+        if (client.state === 'selected' && frame.meta.task === client.task?.number) {
+          client.progress = { examples: Number(frame.meta.examples) || 0, batches: Number(frame.meta.batches) || 0 };
+        }
+        break;
+      case 'report':
+        this.#report(client, frame);
+        break;
+      default:
+        this.#refuse(client, 'type', `a client does not send ${frame.type} messages`);
+    }
+  }
+
+  #hello(client, frame) {
+    clearTimeout(client.helloTimer);
+    const token = frame.meta.token;
+    const index = this.#tokenIndex(typeof token === 'string' ? token : '');
+    if (index < 0) {
+      this.#refuse(client, 'unknown_token', 'unknown token', { fatal: true });
+      this.#drop(client, CLOSE.unauthorized, 'unknown token');
+      return;
+    }
+    const key = index;
+    if (this.#keysInUse.has(key)) {
+      this.#refuse(client, 'token_in_use', 'this token is connected already', { fatal: true });
+      this.#drop(client, CLOSE.tokenInUse, 'token in use');
+      return;
+    }
+    client.key = key;
+    client.state = 'idle';
+    client.backend = typeof frame.meta.backend === 'string' ? frame.meta.backend.slice(0, 64) : undefined;
+    this.#keysInUse.set(key, client);
+    this.#send(client, {
+      type: 'welcome',
+      fingerprint: this.#fingerprint(),
+      meta: {
+        protocol: PROTOCOL_VERSION,
+        clientKey: key,
+        taskId: this.#task.fingerprint,
+        algorithm: this.#task.process.name,
+        modelSpec: this.#task.modelSpec,
+        keepsLocals: this.#task.process.name === 'fed_recon',
+        round: this.#round,
+        rounds: this.#task.rounds,
+        done: this.#phase === 'done',
+      },
+    });
+    if (this.#phase === 'done') this.#send(client, { type: 'done', meta: { rounds: this.#round } });
+  }
+
+  /** The index of `token` among the task's tokens, comparing every one in constant time; -1 if none. */
+  #tokenIndex(token) {
+    const h = hashToken(token);
+    let found = -1;
+    for (let i = 0; i < this.#tokenHashes.length; i++) {
+      if (timingSafeEqual(h, this.#tokenHashes[i]) && found < 0) found = i;
+    }
+    return found;
+  }
+
+  #fingerprint() {
+    return this.#modelFingerprint;
+  }
+
+  #modelFingerprint = 0n;
+
+  #closed(client) {
+    clearTimeout(client.helloTimer);
+    this.#clients.delete(client.conn);
+    if (client.key !== null && this.#keysInUse.get(client.key) === client) this.#keysInUse.delete(client.key);
+    if (client.state === 'selected') {
+      this.#current.dropped += 1;
+      this.#log(`client ${client.key} dropped out of round ${this.#current.index + 1}`);
+      this.#release(client, 'disconnected');
+    }
+    client.state = 'gone';
+  }
+
+  #release(client, why) {
+    const r = this.#current;
+    if (r && r.outstanding.delete(client)) {
+      client.task = null;
+      r.events.push(`${client.key}: ${why}`);
+      this.#signal();
+    }
+  }
+
+  // ---- reports ----
+
+  #report(client, frame) {
+    const r = this.#current;
+    const number = frame.meta.task;
+    if (!r || client.state !== 'selected' || client.task?.number !== number) {
+      const late = client.lastTask !== undefined && number === client.lastTask;
+      this.#refuse(client, late ? 'late' : 'not_selected',
+        late ? `the round of task ${number} has closed` : `no open task ${JSON.stringify(number)} for this client`);
+      return;
+    }
+    if (frame.round !== r.roundId) {
+      this.#refuse(client, 'wrong_round', `the report is for round ${frame.round}; round ${r.roundId} is open`, { round: r.roundId });
+      return;
+    }
+    if (frame.fingerprint !== this.#fingerprint()) {
+      this.#refuse(client, 'fingerprint', `the report is for model ${frame.fingerprint.toString(16)}, not ${this.#fingerprint().toString(16)}`);
+      return;
+    }
+    const update = frame.body;
+    if (update.length < UPDATE_CLIENT_KEY_AT + 8 || readU64(update, UPDATE_CLIENT_KEY_AT) !== BigInt(client.key)) {
+      this.#refuse(client, 'client_key', 'the update is not this client\'s (its client key differs)');
+      return;
+    }
+    try {
+      r.store.accept(update, this.#task.limits.updateNorm);
+    } catch (raw) {
+      const e = toFedwasmError(raw);
+      this.#refuse(client, e.reason ?? e.code ?? 'refused', e.message, { round: r.roundId });
+      return;
+    }
+    r.outstanding.delete(client);
+    r.reported += 1;
+    client.lastTask = client.task.number;
+    client.task = null;
+    client.state = 'idle';
+    this.#send(client, { type: 'accepted', round: r.roundId, meta: { task: number, round: r.index + 1, accepted: r.store.accepted } });
+    this.#signal();
+  }
+
+  // ---- rounds ----
+
+  #signal() {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Waits until something changes (a client checks in, reports or leaves), or `ms`. */
+  #waitChange(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, Math.max(0, ms));
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #waiting() {
+    return [...this.#clients.values()].filter((c) => c.state === 'waiting');
+  }
+
+  async #loop() {
+    while (!this.#stopped && this.#round < this.#task.rounds) {
+      const closed = await this.#runRound();
+      if (!closed && !this.#stopped) this.#attempts += 1;
+    }
+    if (this.#stopped) return;
+    this.#phase = 'done';
+    this.#log(`all ${this.#task.rounds} rounds complete`);
+    for (const c of this.#clients.values()) if (c.key !== null) this.#send(c, { type: 'done', meta: { rounds: this.#round } });
+    this.#finish();
+  }
+
+  /** One attempt at the next round: true when it closed, false when abandoned. */
+  async #runRound() {
+    const t = this.#task;
+    this.#phase = 'selecting';
+    const since = Date.now();
+    let said = -1;
+    for (;;) {
+      if (this.#stopped) return false;
+      const n = this.#waiting().length;
+      const waited = Date.now() - since;
+      if (n >= t.selectCount || (n >= t.minReports && waited >= t.selectionTimeoutSeconds * 1000)) break;
+      if (n !== said && waited >= 1000) {
+        said = n;
+        this.#log(`round ${this.#round + 1}: ${n} clients waiting, need ${t.selectCount} (or ${t.minReports} after ${t.selectionTimeoutSeconds} s)`);
+      }
+      await this.#waitChange(n >= t.minReports ? t.selectionTimeoutSeconds * 1000 - waited : 1000);
+    }
+    const waiting = this.#waiting();
+    // A uniform sample of the waiting clients (partial Fisher-Yates).
+    const k = Math.min(t.selectCount, waiting.length);
+    for (let i = 0; i < k; i++) {
+      const j = i + randomInt(waiting.length - i);
+      [waiting[i], waiting[j]] = [waiting[j], waiting[i]];
+    }
+    const selected = waiting.slice(0, k);
+    const store = this.#rounds.begin(this.#specJson, this.#state);
+    const startedAt = Date.now();
+    const deadline = startedAt + t.reportDeadlineSeconds * 1000;
+    const r = {
+      index: this.#round,
+      attempt: this.#attempts,
+      store,
+      roundId: store.roundId,
+      startedAt,
+      deadline,
+      selected: selected.length,
+      outstanding: new Set(selected),
+      reported: 0,
+      refused: 0,
+      dropped: 0,
+      events: [],
+    };
+    this.#current = r;
+    this.#phase = 'training';
+    const planJson = JSON.stringify(t.plan);
+    const fingerprint = this.#fingerprint();
+    for (const c of selected) {
+      const number = ++this.#taskNumber;
+      c.state = 'selected';
+      c.task = { number };
+      c.progress = null;
+      let fwtk;
+      try {
+        fwtk = store.task(c.key, planJson);
+      } catch (e) {
+        store.abandon();
+        throw e;
+      }
+      this.#send(c, {
+        type: 'task',
+        round: r.roundId,
+        fingerprint,
+        meta: { task: number, kind: 'train', round: r.index + 1, deadline, deadlineSeconds: t.reportDeadlineSeconds },
+        body: fwtk,
+      });
+    }
+    this.#log(`round ${r.index + 1}${r.attempt ? ` (attempt ${r.attempt + 1})` : ''}: ${selected.length} clients selected, deadline ${t.reportDeadlineSeconds} s`);
+    let why;
+    for (;;) {
+      if (this.#stopped) {
+        store.abandon();
+        return false;
+      }
+      if (r.reported >= t.clientsPerRound) {
+        why = `${r.reported} reports`;
+        break;
+      }
+      const now = Date.now();
+      if (now >= deadline) {
+        why = 'deadline';
+        break;
+      }
+      if (r.outstanding.size === 0) {
+        why = 'every selected client reported or left';
+        break;
+      }
+      await this.#waitChange(deadline - now);
+    }
+    // Close: the clients still working are told to stop; their late reports are refused.
+    for (const c of r.outstanding) {
+      c.lastTask = c.task?.number;
+      c.task = null;
+      c.state = 'idle';
+      this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
+    }
+    this.#current = null;
+    const seconds = (Date.now() - startedAt) / 1000;
+    if (r.reported < t.minReports) {
+      store.abandon();
+      this.#log(`round ${r.index + 1} abandoned (${why}): ${r.reported} of ${t.minReports} reports needed (${r.dropped} dropped, ${r.refused} refused); retrying`);
+      this.#lastAbandoned = { round: r.index + 1, attempt: r.attempt + 1, why, reported: r.reported, dropped: r.dropped, refused: r.refused };
+      return false;
+    }
+    const { state, metrics } = store.finish();
+    const entry = {
+      round: r.index + 1,
+      metrics,
+      startedAt: new Date(startedAt).toISOString(),
+      seconds,
+      selected: r.selected,
+      reported: r.reported,
+      refused: r.refused,
+      dropped: r.dropped,
+      attempts: r.attempt + 1,
+      closedBy: why,
+    };
+    this.#state = state;
+    this.#round += 1;
+    this.#history.push(entry);
+    this.#attempts = 0;
+    if (this.#checkpoints) {
+      const bytes = await this.#checkpoints.save({ taskFingerprint: t.fingerprint, round: this.#round, history: this.#history, state });
+      entry.checkpointBytes = bytes;
+    }
+    this.#log(`round ${entry.round} closed (${why}) in ${seconds.toFixed(2)} s: ${r.reported} reports, ${r.dropped} dropped, ${r.refused} refused; ${summary(metrics)}`);
+    return true;
+  }
+
+  #lastAbandoned = null;
+
+  /** The coordinator's state for `GET /status`. */
+  status() {
+    const clients = [...this.#clients.values()];
+    const count = (s) => clients.filter((c) => c.state === s).length;
+    const r = this.#current;
+    return {
+      protocol: PROTOCOL_VERSION,
+      task: {
+        id: this.#task.fingerprint,
+        algorithm: this.#task.algorithm,
+        model: JSON.parse(this.#task.modelSpec).name,
+        rounds: this.#task.rounds,
+        clientsPerRound: this.#task.clientsPerRound,
+        selected: this.#task.selectCount,
+        minReports: this.#task.minReports,
+        reportDeadlineSeconds: this.#task.reportDeadlineSeconds,
+      },
+      phase: this.#phase,
+      round: this.#round,
+      uptimeSeconds: (Date.now() - this.#started) / 1000,
+      clients: {
+        connected: clients.filter((c) => c.key !== null).length,
+        authenticating: count('hello'),
+        waiting: count('waiting'),
+        selected: count('selected'),
+        idle: count('idle'),
+      },
+      current: r
+        ? {
+          round: r.index + 1,
+          attempt: r.attempt + 1,
+          startedAt: new Date(r.startedAt).toISOString(),
+          deadline: new Date(r.deadline).toISOString(),
+          secondsLeft: Math.max(0, (r.deadline - Date.now()) / 1000),
+          selected: r.selected,
+          reported: r.reported,
+          refused: r.refused,
+          dropped: r.dropped,
+          training: [...r.outstanding].map((c) => ({ client: c.key, examples: c.progress?.examples ?? 0 })),
+        }
+        : null,
+      lastAbandoned: this.#lastAbandoned,
+      refusals: { ...this.#refusals },
+      history: this.history,
+    };
+  }
+}
+
+function summary(metrics) {
+  const train = metrics?.client_work?.train ?? metrics?.client_work ?? {};
+  const parts = [];
+  for (const k of ['loss', 'sparse_categorical_accuracy', 'mean_squared_error', 'num_examples']) {
+    if (typeof train[k] === 'number') parts.push(`${k} ${Number.isInteger(train[k]) ? train[k] : train[k].toFixed(4)}`);
+  }
+  return parts.join(', ') || 'no metrics';
+}
+
+function defaultLog(line) {
+  console.log(`${new Date().toISOString()} ${line}`);
+}
+
+/** A random token (for task files and tests): 32 hex characters. */
+export function newToken() {
+  return randomBytes(16).toString('hex');
+}

@@ -1,0 +1,126 @@
+// The coordinator's network side: one HTTP(S) server with
+//   GET /status   the coordinator's state as JSON (CORS open: the status
+//                 page may be served from anywhere)
+//   WebSocket     any other path upgrades; one binary message is one frame
+//                 (pkg/PROTOCOL.md). Messages over `limits.messageBytes`
+//                 are refused by the WebSocket layer from their header,
+//                 before anything is read: the connection closes with 1009.
+// Connections over `limits.connections` are refused at the upgrade (503).
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { WebSocketServer } from 'ws';
+import { FedwasmError } from '../errors.js';
+import { Coordinator } from './coordinator.js';
+import { readTaskFile, parseTask } from './task-file.js';
+import { loadAggregator } from '../aggregator.js';
+import { ready } from '../engine.js';
+
+const HEARTBEAT_MS = 15_000;
+
+/**
+ * Starts a coordinator and its server.
+ * @param {{ task: string | object, host?: string, port?: number, stateDir?: string,
+ *   tlsCert?: string, tlsKey?: string, log?: (line: string) => void, aggregator?: object }} options
+ *   `task`: a task file's path, or its JSON as an object.
+ * @returns {Promise<{ url: string, statusUrl: string, port: number, coordinator: Coordinator,
+ *   done: Promise<object>, close: () => Promise<void> }>}
+ */
+export async function serve(options) {
+  const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator } = options;
+  await ready();
+  const task = typeof taskOption === 'string' ? readTaskFile(taskOption) : parseTask(taskOption);
+  const coordinator = new Coordinator(task, { aggregator: aggregator ?? (await loadAggregator()), stateDir, log });
+  await coordinator.start();
+
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new FedwasmError('invalid_argument', 'serve: give both tlsCert and tlsKey, or neither');
+  }
+  const tls = tlsCert !== undefined;
+  const onRequest = (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/status') {
+      const body = JSON.stringify(coordinator.status(), (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET' });
+      res.end();
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('fedwasm coordinator: GET /status, or connect a WebSocket client\n');
+  };
+  const http = tls
+    ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
+    : createHttpServer(onRequest);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: task.limits.messageBytes, perMessageDeflate: false });
+  http.on('upgrade', (req, socket, head) => {
+    if (wss.clients.size >= task.limits.connections) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
+      (log ?? console.log)(`refused a connection from ${req.socket.remoteAddress}: ${task.limits.connections} connections already`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  wss.on('connection', (ws, req) => {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const session = coordinator.connect(
+      {
+        send: (bytes) => ws.send(bytes),
+        close: (code, reason) => ws.close(code, reason),
+      },
+      remote,
+    );
+    ws.isAlive = true;
+    ws.on('pong', () => {
+      ws.isAlive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      const bytes = isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new TextEncoder().encode(String(data));
+      session.message(bytes);
+    });
+    ws.on('error', (e) => {
+      (log ?? console.log)(`connection ${remote}: ${e.message}`);
+    });
+    ws.on('close', () => session.closed());
+  });
+  // Connections that stop answering pings are closed (a frozen tab, a lost network).
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!ws.isAlive) {
+        ws.terminate();
+        continue;
+      }
+      ws.isAlive = false;
+      ws.ping();
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  await new Promise((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = http.address().port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${tls ? 'wss' : 'ws'}://${shownHost}:${bound}/`;
+  const statusUrl = `${tls ? 'https' : 'http'}://${shownHost}:${bound}/status`;
+  let closing = null;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(heartbeat);
+      coordinator.stop();
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(() => resolve()));
+      await new Promise((resolve) => http.close(() => resolve()));
+    })();
+    return closing;
+  };
+  return { url, statusUrl, port: bound, coordinator, done: coordinator.done, close };
+}
