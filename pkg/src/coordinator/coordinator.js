@@ -138,7 +138,7 @@ export class Coordinator {
       if (client.state === 'hello') this.#drop(client, CLOSE.helloTimeout, 'no hello in time');
     }, HELLO_TIMEOUT_MS);
     return {
-      message: (bytes) => this.#message(client, bytes),
+      message: (bytes, how) => this.#message(client, bytes, how),
       closed: () => this.#closed(client),
     };
   }
@@ -172,7 +172,11 @@ export class Coordinator {
     client.conn.close(code, reason);
   }
 
-  #message(client, bytes) {
+  #message(client, bytes, { text = false } = {}) {
+    if (text) {
+      this.#refuse(client, 'text', 'frames are binary messages; a text message was sent');
+      return;
+    }
     let frame;
     try {
       frame = decodeFrame(bytes);

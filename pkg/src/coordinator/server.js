@@ -79,8 +79,7 @@ export async function serve(options) {
       ws.isAlive = true;
     });
     ws.on('message', (data, isBinary) => {
-      const bytes = isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new TextEncoder().encode(String(data));
-      session.message(bytes);
+      session.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { text: !isBinary });
     });
     ws.on('error', (e) => {
       (log ?? console.log)(`connection ${remote}: ${e.message}`);
