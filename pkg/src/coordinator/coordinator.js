@@ -463,6 +463,7 @@ export class Coordinator {
       this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
     }
     this.#current = null;
+    this.#phase = 'closing';
     const seconds = (Date.now() - startedAt) / 1000;
     if (r.reported < t.minReports) {
       store.abandon();
