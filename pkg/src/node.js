@@ -6,3 +6,4 @@ import { nodePlatform } from './platform-node.js';
 setPlatform(nodePlatform);
 
 export * from './api.js';
+export { directoryStorage } from './net/storage-node.js';
