@@ -14,9 +14,12 @@ import { FedwasmError } from '../errors.js';
 import { Coordinator } from './coordinator.js';
 import { readTaskFile, parseTask } from './task-file.js';
 import { loadAggregator } from '../aggregator.js';
+import { ReadGate } from './read-gate.js';
 import { ready } from '../engine.js';
 
 const HEARTBEAT_MS = 15_000;
+// A message must arrive whole within this long once its first bytes have.
+const MESSAGE_TIMEOUT_MS = 120_000;
 
 /**
  * Starts a coordinator and its server.
@@ -57,6 +60,7 @@ export async function serve(options) {
     ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
     : createHttpServer(onRequest);
   const wss = new WebSocketServer({ noServer: true, maxPayload: task.limits.messageBytes, perMessageDeflate: false });
+  const gate = new ReadGate(task.limits.concurrentUploads);
   http.on('upgrade', (req, socket, head) => {
     if (wss.clients.size >= task.limits.connections) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n');
@@ -74,6 +78,7 @@ export async function serve(options) {
       },
       remote,
     );
+    ws.gate = gate.watch(req.socket, ws);
     ws.isAlive = true;
     ws.on('pong', () => {
       ws.isAlive = true;
@@ -88,7 +93,10 @@ export async function serve(options) {
   });
   // Connections that stop answering pings are closed (a frozen tab, a lost network).
   const heartbeat = setInterval(() => {
+    for (const socket of gate.stalled(MESSAGE_TIMEOUT_MS)) socket.destroy();
     for (const ws of wss.clients) {
+      // A connection waiting for an upload slot is not read, so its pongs wait too.
+      if (gate.isWaiting(ws.gate)) continue;
       if (!ws.isAlive) {
         ws.terminate();
         continue;

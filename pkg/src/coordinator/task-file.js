@@ -27,7 +27,7 @@ export const TASK_DEFAULTS = Object.freeze({
   selectionTimeoutSeconds: 10,
   seed: 0,
   preprocessing: Object.freeze({ epochs: 1, shuffleBuffer: 0, batchSize: 20, dropRemainder: false, maxBatches: null }),
-  limits: Object.freeze({ messageBytes: 64 * 1024 * 1024, updateNorm: null, connections: 10000 }),
+  limits: Object.freeze({ messageBytes: 64 * 1024 * 1024, updateNorm: null, connections: 10000, concurrentUploads: 8 }),
 });
 
 const TOP = [
@@ -107,6 +107,7 @@ function limits(path, v) {
   whole(`${path}.messageBytes`, l.messageBytes, 1024);
   if (l.updateNorm !== null) positive(`${path}.updateNorm`, l.updateNorm);
   whole(`${path}.connections`, l.connections, 1);
+  whole(`${path}.concurrentUploads`, l.concurrentUploads, 1);
   return l;
 }
 
