@@ -28,6 +28,14 @@ test('README quickstart: Node.js', () => {
   assert.ok(losses[4] < losses[0], `the loss falls: ${losses}`);
 });
 
+test('README quickstart: a coordinator and two clients over WebSocket', () => {
+  writeFileSync('quickstart-coordinator.mjs', quickstart('coordinator'));
+  const out = execFileSync(process.execPath, ['quickstart-coordinator.mjs'], { encoding: 'utf8', timeout: 120_000 });
+  const losses = [...out.matchAll(/^round (\d): loss ([\d.]+)$/gm)].map((m) => Number(m[2]));
+  assert.equal(losses.length, 5, out);
+  assert.ok(losses[4] < losses[0], `the loss falls: ${losses}`);
+});
+
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 const root = process.cwd();
 const server = createServer((req, res) => {
