@@ -192,3 +192,96 @@ test('the status page says clearly when the coordinator is unreachable', async (
     await browser.close();
   }
 });
+
+test('Federated Reconstruction from a picked CSV: the tab keeps its user vector in IndexedDB', async () => {
+  const reconDir = await tempDir('fedwasm-tabs-recon-');
+  const token = tokens(1, 'recon')[0];
+  const task = {
+    model: { builtin: 'matrixFactorization', options: { items: 12, dim: 4 } },
+    algorithm: 'fedRecon',
+    rounds: 2,
+    clientsPerRound: 1,
+    minReports: 1,
+    reportDeadlineSeconds: 60,
+    selectionTimeoutSeconds: 1,
+    clientOptimizer: { name: 'sgd', learningRate: 0.1 },
+    reconstructionOptimizer: { name: 'sgd', learningRate: 0.1 },
+    serverOptimizer: { name: 'sgd', learningRate: 1 },
+    preprocessing: { epochs: 1, batchSize: 4 },
+    tokens: [token],
+  };
+  const recon = await serveProcess(['--task', await writeTask(reconDir, task), '--state-dir', join(reconDir, 'state')]);
+  const browser = await launchChromium();
+  try {
+    const url = clientPageUrl(server.url, { coordinatorUrl: recon.url, token, autojoin: false });
+    const { page, problems } = await openTab(browser, url);
+    await page.locator('#kind').selectOption('ratings');
+    const csv = ['user,item,rating', ...Array.from({ length: 12 }, (_, i) => `u1,${i},${i % 2 ? 5 : 1}`)].join('\n');
+    await page.locator('#ratings').setInputFiles({ name: 'ratings.csv', mimeType: 'text/csv', buffer: Buffer.from(`${csv}\n`) });
+    await page.waitForFunction(() => /^ratings\.csv: /.test(document.getElementById('data-summary').textContent));
+    await page.locator('#join-button').click();
+    await page.waitForFunction(() => window.fedwasmClient.state() === 'done', null, { timeout: 60_000 });
+    assert.match(await page.locator('#s-model').textContent(), /^matrix_factorization: an item id \(12 items\)/);
+    assert.equal(await page.evaluate(() => window.fedwasmClient.reports()), 2);
+    const bytes = await page.evaluate(() => window.fedwasmClient.localStateBytes());
+    assert.ok(bytes > 0, 'the reconstructed user vector is kept');
+    assert.equal(await page.locator('#s-local').textContent(), `${bytes} bytes in IndexedDB`);
+    // In this browser's IndexedDB (connect's default storage), not in memory only.
+    const stored = await page.evaluate(() => new Promise((resolve, reject) => {
+      const req = indexedDB.open('fedwasm');
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const get = req.result.transaction('blobs').objectStore('blobs').getAllKeys();
+        get.onsuccess = () => resolve(get.result);
+      };
+    }));
+    assert.equal(stored.length, 1, JSON.stringify(stored));
+    assert.match(stored[0], /-client-0$/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    recon.kill();
+    await recon.exited;
+    await rm(reconDir, { recursive: true, force: true });
+  }
+});
+
+test('digit images picked on the page are decoded with labels from their names and fit the digit model', async () => {
+  const browser = await launchChromium();
+  try {
+    const url = clientPageUrl(server.url, { coordinatorUrl: coordinator.url, token: TOKENS[2], autojoin: false });
+    const { page, problems } = await openTab(browser, url);
+    // PNGs drawn by the browser itself: a digit in dark ink on white, named `<label>_<n>.png`.
+    const pngs = await page.evaluate(async () => {
+      const out = [];
+      for (let i = 0; i < 6; i++) {
+        const c = new OffscreenCanvas(40, 40);
+        const ctx = c.getContext('2d');
+        ctx.fillStyle = 'white';
+        ctx.fillRect(0, 0, 40, 40);
+        ctx.fillStyle = 'black';
+        ctx.font = '32px sans-serif';
+        ctx.fillText(String(i % 3), 10, 32);
+        const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
+        out.push({ name: `${i % 3}_${i}.png`, b64: btoa(String.fromCharCode(...bytes)) });
+      }
+      return out;
+    });
+    await page.locator('#images').setInputFiles(pngs.map((p) => ({ name: p.name, mimeType: 'image/png', buffer: Buffer.from(p.b64, 'base64') })));
+    assert.match(await page.locator('#data-summary').textContent(), /^6 images picked/);
+    await page.locator('#join-button').click();
+    // The welcome's model takes these images: the tab checks in (or hears that every round is done).
+    await page.waitForFunction(() => window.fedwasmClient.welcome() !== null && ['waiting', 'done', 'refused', 'error'].includes(window.fedwasmClient.state()), null, { timeout: 20_000 });
+    assert.match(await page.evaluate(() => window.fedwasmClient.state()), /^(waiting|done)$/);
+    assert.match(await page.locator('#log li').first().textContent(), /as client local \(6 examples/);
+    assert.equal(await page.locator('#error').isHidden(), true);
+    if (await page.locator('#leave-button').isEnabled()) {
+      await page.locator('#leave-button').click();
+      assert.equal(await page.evaluate(() => window.fedwasmClient.state()), 'left');
+      assert.equal(await page.locator('#join-button').isEnabled(), true);
+    }
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
