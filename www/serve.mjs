@@ -1,7 +1,10 @@
 // A static server for the demo: www/ at `/`, the package at `/pkg/` (the
 // page imports `../pkg/src/index.js`, and the package finds its wasm and its
 // worker beside it through `import.meta.url`). Loopback only; GET and HEAD;
-// no directory listings; nothing outside those two folders.
+// no directory listings; nothing outside those two folders. The same
+// server serves the coordinator pages: `/client.html` (join a coordinator
+// from a tab; it imports `../pkg/src/index.js` too) and `/status.html` (a
+// coordinator's /status, which the coordinator answers with CORS open).
 //
 //   node www/serve.mjs [--port N]     (default 8765; 0: any free port)
 //
