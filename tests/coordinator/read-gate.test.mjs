@@ -46,6 +46,19 @@ test('two slots: a third sender waits, and goes on when a message completes or a
   assert.deepEqual(gate.stats, { active: 1, waiting: 0 });
 });
 
+test('a connection put in line by a chunk that held a whole small message is let go and holds no slot', () => {
+  const gate = new ReadGate(1);
+  const [a, b] = [0, 1].map(() => fakeConnection(gate));
+  a.chunk(1000); // a big message under way
+  b.chunk(20); // a whole `ready` frame: in line at first...
+  assert.equal(b.socket.paused, true);
+  b.ws.emit('message'); // ...but it was a whole message
+  assert.equal(b.socket.paused, false);
+  assert.deepEqual(gate.stats, { active: 1, waiting: 0 });
+  a.ws.emit('message');
+  assert.deepEqual(gate.stats, { active: 0, waiting: 0 });
+});
+
 test('a sender that stalls mid-message is reported after the timeout', async () => {
   const gate = new ReadGate(1);
   const a = fakeConnection(gate);

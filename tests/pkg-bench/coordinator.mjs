@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'spread-ms': { type: 'string', default: '5000' },
     json: { type: 'boolean', default: false },
+    uploads: { type: 'string', default: '8' },
   },
 });
 const root = new URL('../../', import.meta.url);
@@ -64,7 +65,7 @@ async function runOne(n) {
     reportDeadlineSeconds: 600,
     selectionTimeoutSeconds: 600,
     tokens,
-    limits: { connections: n + 10 },
+    limits: { connections: n + 10, concurrentUploads: Number(args.uploads) },
   }));
   const server = spawn(process.execPath, [CLI, 'serve', '--task', join(dir, 'task.json'), '--port', '0', '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
@@ -93,7 +94,13 @@ async function runOne(n) {
   }
   let status;
   for (;;) {
-    status = await (await fetch(url.status)).json();
+    try {
+      status = await (await fetch(url.status)).json();
+    } catch {
+      // A keep-alive connection the server closed as it was reused: ask again.
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
     if (status.phase === 'done') break;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -52,6 +52,13 @@ export class ReadGate {
     const boundary = () => {
       entry.partial = 0;
       if (this.#active.delete(entry)) this.#next();
+      else if (entry.paused) {
+        // The chunk that put it in line held a whole message (a `ready`,
+        // a `progress`): it is not mid-message, so it needs no slot.
+        this.#queue.splice(this.#queue.indexOf(entry), 1);
+        entry.paused = false;
+        entry.resume();
+      }
     };
     ws.on('message', boundary);
     ws.on('ping', boundary);

@@ -241,7 +241,7 @@ export class FederatedClient {
         this.#welcome = { ...m, fingerprint: frame.fingerprint };
         this.#attempt = 0;
         this.#emit('welcome', this.#welcome);
-        if (m.done) return;
+        if (m.done || this.#closedByUser) return;
         this.#state = 'waiting';
         this.#send({ type: 'ready' });
         break;
