@@ -5,7 +5,8 @@
 #      'fedwasm', so they see exactly what the tarball holds: a missing
 #      `files` entry fails them), and
 #   2. type-checks tests/pkg-node/consumer.ts, a strict TypeScript consumer
-#      of the whole API, against the tarball's .d.ts.
+#      of the whole API, and consumer-aggregator.ts ('fedwasm/aggregator'),
+#      against the tarball's .d.ts.
 # Needs pkg/wasm/ (bash tests/build-pkg.sh). Environment passed to the tests:
 #   FEDWASM_REPO    the repository root (fixtures under ../shared, README)
 #   FEDWASM_CLI     the native CLI (target/release/fedwasm, built here)
@@ -36,7 +37,7 @@ cd "$work/consumer"
 printf '{ "name": "consumer", "private": true, "type": "module" }\n' > package.json
 # A local tarball without dependencies: nothing is fetched.
 npm install --no-audit --no-fund --offline --silent "$tarball"
-cp "$here"/*.mjs "$here"/consumer.ts "$here"/tsconfig.json .
+cp "$here"/*.mjs "$here"/*.ts "$here"/tsconfig.json .
 ln -s "$here/node_modules/@types" node_modules/@types
 
 echo "type-checking consumer.ts (tsc --strict) against the tarball's .d.ts"
