@@ -314,7 +314,7 @@ impl ServerRound {
     pub fn accept(&mut self, update: &ClientUpdate) -> Result<()> {
         let weight = self.validate(update)?;
         if !self.spec.work.is_evaluation() {
-            let values: Vec<Vec<f32>> = update.update.iter().map(|t| t.data.clone()).collect();
+            let values: Vec<&[f32]> = update.update.iter().map(|t| t.data.as_slice()).collect();
             self.aggregation
                 .accumulate(&values, weight as f64)
                 .map_err(|e| self.refuse(update, "structure", e.to_string()))?;
