@@ -7,7 +7,8 @@
 #   2. type-checks tests/pkg-node/consumer.ts, a strict TypeScript consumer
 #      of the whole API, and consumer-aggregator.ts ('fedwasm/aggregator'),
 #      against the tarball's .d.ts.
-# Needs pkg/wasm/ (bash tests/build-pkg.sh). Environment passed to the tests:
+# Needs pkg/wasm/ and pkg/wasm-aggregator/ (bash tests/build-pkg.sh).
+# Environment passed to the tests:
 #   FEDWASM_REPO    the repository root (fixtures under ../shared, README)
 #   FEDWASM_CLI     the native CLI (target/release/fedwasm, built here)
 # Usage: bash tests/pkg-node/run.sh [node --test args, e.g. a file name]
@@ -15,8 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-if [[ ! -f $repo/pkg/wasm/fedwasm_bg.wasm ]]; then
-  echo "pkg/wasm/ is missing: run bash tests/build-pkg.sh first" >&2
+if [[ ! -f $repo/pkg/wasm/fedwasm_bg.wasm || ! -f $repo/pkg/wasm-aggregator/fedwasm_aggregator_bg.wasm ]]; then
+  echo "pkg/wasm/ or pkg/wasm-aggregator/ is missing: run bash tests/build-pkg.sh first" >&2
   exit 1
 fi
 # The TypeScript compiler (pinned in tests/pkg-node/package-lock.json).
