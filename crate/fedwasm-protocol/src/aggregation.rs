@@ -27,7 +27,7 @@ use crate::json::{obj, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Float, Result};
-use crate::exact::{DeltaSums, MAX_WEIGHT};
+use crate::exact::{DeltaSums, Exponents, MAX_WEIGHT};
 use crate::limits::{checked_product, LimitField};
 
 /// How much each client counts in the mean (TFF's `ClientWeighting`).
@@ -123,10 +123,15 @@ impl WeightedMean {
                 format!("{got:?}"),
             ));
         }
-        if let Some((i, j)) = update
+        // One pass over the values: finiteness, and the exponents the sums
+        // use.
+        let exponents: Vec<Exponents> = update.iter().map(|u| Exponents::of(u)).collect();
+        if let Some((i, j)) = exponents
             .iter()
+            .zip(&update)
             .enumerate()
-            .find_map(|(i, u)| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
+            .find(|(_, (e, _))| !e.all_finite())
+            .and_then(|(i, (_, u))| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
         {
             return Err(Error::invalid(
                 OP,
@@ -140,8 +145,8 @@ impl WeightedMean {
             .total_weight
             .checked_add(w)
             .ok_or_else(|| Error::invalid(OP, "the total weight overflows 64 bits"))?;
-        for (sum, u) in self.sums.iter_mut().zip(&update) {
-            sum.add(w, u);
+        for ((sum, u), e) in self.sums.iter_mut().zip(&update).zip(exponents) {
+            sum.add_scanned(w, u, e);
         }
         self.total_weight = total;
         self.clients += 1;

@@ -334,6 +334,34 @@ fn propagate<'a>(up: bool, limbs: impl Iterator<Item = &'a mut u64>) {
     }
 }
 
+/// The exponent fields of some `f32`s, in one pass: the lowest of the
+/// nonzero values (subnormals count as 1: the same unit, 2^-149; 0xFF when
+/// all are zero) and the highest (0xFF when one is not finite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exponents {
+    low: u32,
+    high: u32,
+}
+
+impl Exponents {
+    /// The exponents of `xs`.
+    pub fn of(xs: &[f32]) -> Self {
+        let (mut low, mut high) = (0xFF_u32, 0_u32);
+        for &x in xs {
+            let bits = x.to_bits();
+            let e = (bits >> 23) & 0xFF;
+            low = low.min(if bits << 1 != 0 { e.max(1) } else { 0xFF });
+            high = high.max(e);
+        }
+        Exponents { low, high }
+    }
+
+    /// Whether every value was finite.
+    pub fn all_finite(&self) -> bool {
+        self.high < 0xFF
+    }
+}
+
 /// `len` [`DeltaSum`]s (the sums of one variable's elements), limb-major:
 /// limb `k` of sum `i` is at `k * len + i`. A term touches two limbs of the
 /// six, nearly always the same two for the values of one variable (their
@@ -368,14 +396,74 @@ impl DeltaSums {
     /// Adds `weight * xs[i]` to sum `i`, for every `i`, under the contract of
     /// [`DeltaSum::add`].
     ///
+    /// Two ways, the same integers: when the values' exponents and the
+    /// weight leave room (`24 + spread of exponents + bits of weight <= 62`:
+    /// deltas of a few decades, any realistic weight), every term is a
+    /// whole multiple of the smallest value's unit, `x / unit * weight` is
+    /// exact in an `i64` (computed through `f64`, which holds `x / unit`
+    /// exactly), and all of them go to the same two limbs at the same bit
+    /// offset: a multiply and two constant shifts a value. Otherwise each
+    /// value is placed by its own exponent ([`DeltaSum::add`]'s way).
+    ///
     /// # Panics
     /// When `xs` does not have [`DeltaSums::len`] values.
     pub fn add(&mut self, weight: u64, xs: &[f32]) {
+        self.add_scanned(weight, xs, Exponents::of(xs));
+    }
+
+    /// [`DeltaSums::add`] with `Exponents::of(xs)` already computed (the
+    /// aggregation's finiteness check is the same pass).
+    pub(crate) fn add_scanned(&mut self, weight: u64, xs: &[f32], exponents: Exponents) {
         assert_eq!(xs.len(), self.len, "DeltaSums::add: one value per sum");
         debug_assert!(weight <= MAX_WEIGHT);
-        if weight > MAX_WEIGHT {
+        debug_assert_eq!(exponents, Exponents::of(xs));
+        if weight > MAX_WEIGHT || weight == 0 {
             return;
         }
+        let Exponents { low, high } = exponents;
+        if low == 0xFF {
+            return; // all zeros
+        }
+        let weight_bits = u64::BITS - weight.leading_zeros();
+        if high < 0xFF && 24 + (high.max(1) - low) + weight_bits <= 62 {
+            self.add_anchored(weight, xs, low);
+        } else {
+            self.add_placed(weight, xs);
+        }
+    }
+
+    /// The terms as whole multiples of `2^(low - 150)` (`low`: the lowest
+    /// exponent field of the nonzero values), under the condition of
+    /// [`DeltaSums::add`]: `|x| / 2^(low - 150) < 2^(24 + spread)` is a
+    /// whole number below 2^62 over the weight's bits, so the `f64`
+    /// product, its conversion and the `i64` product are exact.
+    fn add_anchored(&mut self, weight: u64, xs: &[f32], low: u32) {
+        let len = self.len;
+        // The unit's offset from LSB = -149, in bits.
+        let offset = low - 1;
+        let (limb, bit) = ((offset / 64) as usize, offset % 64);
+        let scale = pow2(150 - low as i32);
+        let w = weight as i64;
+        let (below, above) = self.limbs.split_at_mut((limb + 1) * len);
+        let lows = &mut below[limb * len..];
+        let (highs, rest) = above.split_at_mut(len);
+        for (i, ((&x, lo), hi)) in xs.iter().zip(lows).zip(highs).enumerate() {
+            let t = (f64::from(x) * scale) as i64 * w;
+            // t 2^bit as a two's complement 128-bit number (|t| < 2^62).
+            let value =
+                (u128::from((t >> 1 >> (63 - bit)) as u64) << 64) | u128::from((t as u64) << bit);
+            let window = (u128::from(*hi) << 64) | u128::from(*lo);
+            let (sum, carry) = window.overflowing_add(value);
+            *lo = sum as u64;
+            *hi = (sum >> 64) as u64;
+            if carry != (t < 0) {
+                propagate(carry, rest[i..].iter_mut().step_by(len));
+            }
+        }
+    }
+
+    /// Each term placed by its own exponent ([`Term`]).
+    fn add_placed(&mut self, weight: u64, xs: &[f32]) {
         let len = self.len;
         let limbs = &mut self.limbs[..];
         for (i, &x) in xs.iter().enumerate() {
@@ -667,6 +755,97 @@ mod tests {
             }
         }
         assert_eq!(many.value(0), -500.0 * MAX_WEIGHT as f64 * a as f64);
+    }
+
+    #[test]
+    fn anchored_and_placed_sums_are_the_same_integers() {
+        let mut rng = Rng::new(29);
+        let n = 50;
+        // Spreads of exponents from 0 to 45 around a random centre, every
+        // weight size, zeros and subnormals; the anchored path when the
+        // condition allows it, both paths directly too.
+        for case in 0..400u64 {
+            let spread = (case % 46) as i32;
+            let centre = rng.below(200) as i32 - 120;
+            let w = match case % 4 {
+                0 => 1 + rng.below(30),
+                1 => 1 + rng.below(1 << 20),
+                2 => MAX_WEIGHT,
+                _ => 1 + rng.below(MAX_WEIGHT),
+            };
+            let xs: Vec<f32> = (0..n)
+                .map(|i| match (case + i) % 17 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::from_bits(1 + rng.below(1 << 23) as u32),
+                    _ => {
+                        let e = centre - rng.below(spread as u64 + 1) as i32;
+                        let m = (rng.uniform() + 0.5) as f32;
+                        let x = m * 2f32.powi(e.clamp(-126, 127));
+                        if rng.below(2) == 0 {
+                            -x
+                        } else {
+                            x
+                        }
+                    }
+                })
+                .collect();
+            let mut reference: Vec<DeltaSum> = vec![DeltaSum::default(); n as usize];
+            let (mut auto, mut placed, mut anchored) = (
+                DeltaSums::new(n as usize),
+                DeltaSums::new(n as usize),
+                DeltaSums::new(n as usize),
+            );
+            // Several adds, so that sums change sign and carry.
+            for _ in 0..3 {
+                for (s, &x) in reference.iter_mut().zip(&xs) {
+                    s.add(w, x);
+                }
+                auto.add(w, &xs);
+                placed.add_placed(w, &xs);
+                let nonzero = xs.iter().filter(|x| **x != 0.0);
+                let low = nonzero
+                    .clone()
+                    .map(|x| ((x.to_bits() >> 23) & 0xFF).max(1))
+                    .min();
+                let high = xs.iter().map(|x| (x.to_bits() >> 23) & 0xFF).max().unwrap();
+                let fits = low.is_some_and(|low| {
+                    24 + (high.max(1) - low) + (u64::BITS - w.leading_zeros()) <= 62
+                });
+                if fits {
+                    anchored.add_anchored(w, &xs, low.unwrap_or(0));
+                } else {
+                    anchored.add_placed(w, &xs);
+                }
+            }
+            for (i, s) in reference.iter().enumerate() {
+                assert_eq!(&auto.get(i), s, "case {case} sum {i}");
+                assert_eq!(&placed.get(i), s, "case {case} sum {i}");
+                assert_eq!(&anchored.get(i), s, "case {case} sum {i}");
+            }
+        }
+        // The largest anchored terms: spread and weight near the limit (24
+        // + 4 + 33 = 61), values at the top of their binade (2^115 units of
+        // the window's 2^127 of room), many adds: the window carries, both
+        // ways.
+        let top = f32::from_bits(0x7E7F_FFFF);
+        let xs = [top, -top, f32::from_bits(0x7C00_0000), 0.0];
+        let mut sums = DeltaSums::new(4);
+        let mut reference = vec![DeltaSum::default(); 4];
+        for k in 0..15_000 {
+            let xs: Vec<f32> = if k < 5000 {
+                xs.to_vec()
+            } else {
+                xs.iter().map(|x| -x).collect()
+            };
+            sums.add(MAX_WEIGHT, &xs);
+            for (s, &x) in reference.iter_mut().zip(&xs) {
+                s.add(MAX_WEIGHT, x);
+            }
+        }
+        for (i, s) in reference.iter().enumerate() {
+            assert_eq!(&sums.get(i), s, "sum {i}");
+        }
     }
 
     #[test]
