@@ -2,7 +2,11 @@
 # Builds the npm package's engine into pkg/wasm/ with wasm-pack:
 #   fedwasm.js (ES module glue, `--target web`: the .wasm is a separate
 #   asset the package's glue fetches or reads), fedwasm_bg.wasm,
-#   fedwasm.d.ts. Generated, never committed (pkg/.gitignore).
+#   fedwasm.d.ts. Then the aggregator (crate/fedwasm-aggregator, the
+#   server side of a round; pkg/src/aggregator.js loads it) into
+#   pkg/wasm-aggregator/ with tests/build-aggregator.sh (`--target web`,
+#   wasm-opt -Oz, at most 200 KiB). Generated, never committed
+#   (pkg/.gitignore).
 # Then `cd pkg && npm pack` gives the installable tarball.
 #
 # wasm-pack is pointed at what is installed (never downloads a binary):
@@ -36,3 +40,6 @@ wasm=pkg/wasm/fedwasm_bg.wasm
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 echo "pkg/wasm/: fedwasm_bg.wasm $raw bytes ($gz gzip -9)"
+
+# The aggregator (its size check is the test suite's: 200 KiB).
+bash tests/build-aggregator.sh --check-size 204800 --out-dir pkg/wasm-aggregator

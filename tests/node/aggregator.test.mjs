@@ -7,12 +7,13 @@
 // Run with: bash tests/build-aggregator.sh && node --test tests/node/aggregator.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
-// wasm-bindgen --target nodejs emits CommonJS, so load it with require().
-const require = createRequire(import.meta.url);
-const agg = require(new URL('target/pkg-aggregator/fedwasm_aggregator.js', root).pathname);
+// wasm-bindgen --target web: an ES module, instantiated here from the
+// .wasm's bytes (pkg/src/aggregator.js does the same asynchronously).
+const agg = await import(new URL('target/pkg-aggregator/fedwasm_aggregator.js', root).href);
+agg.initSync({ module: readFileSync(new URL('target/pkg-aggregator/fedwasm_aggregator_bg.wasm', root)) });
 
 // ---- the encodings (encoding.rs "Byte layout") ----
 
@@ -350,4 +351,53 @@ test('many rounds of a larger model: the same bits as computed here', () => {
   const c = new Reader(state, 'FWCK');
   assert.equal(JSON.parse(c.text()).finalizer.round, 12);
   assert.deepEqual(c.tensors(), weights);
+});
+
+test('accept(update, maxNorm): an update over the L2 bound is refused with reason norm', () => {
+  const state = agg.initialState(spec, weightsFile(initial));
+  const round = new agg.ServerRound(spec, state);
+  const fp = fingerprint(variables);
+  // Kernel 3 and 4, bias 12: the L2 norm over both tensors is 13.
+  const tensors = [
+    { name: 'dense/kernel', shape: [3, 2], data: [3, 0, 0, 4, 0, 0] },
+    { name: 'dense/bias', shape: [2], data: [0, 12] },
+  ];
+  const u = update({ round: 0n, fp, key: 1n, weight: 10, examples: 10, loss: 0.5, tensors });
+  assert.throws(
+    () => round.accept(u, 12.5),
+    (err) => {
+      assert.equal(err.code, 'refused', err.message);
+      assert.equal(err.reason, 'norm', err.message);
+      assert.match(err.message, /L2 norm 13\b.*bound 12\.5/);
+      return true;
+    },
+  );
+  assert.equal(round.accepted, 0);
+  // The round's own reasons come first.
+  refused(() => round.accept(update({ round: 1n, fp, key: 1n, weight: 10, examples: 10, loss: 0.5, tensors }), 1), 'round_id');
+  // Not a number >= 0: invalid.
+  for (const bad of [NaN, -1]) {
+    assert.throws(() => round.accept(u, bad), (err) => err.code === 'invalid_argument' && /maxNorm/.test(err.message));
+  }
+  // At the bound (13 is not over 13), and with no bound: accepted.
+  round.accept(u, 13 + 1e-9);
+  const other = update({ round: 0n, fp, key: 2n, weight: 10, examples: 10, loss: 0.5, tensors });
+  round.accept(other, undefined);
+  assert.equal(round.accepted, 2);
+  const { state: next } = round.finish();
+  const c = new Reader(next, 'FWCK');
+  c.text();
+  const got = c.tensors();
+  // Both accepted updates are the same, so the mean is that update.
+  for (const [i, t] of got.entries()) {
+    for (const [j, x] of t.data.entries()) {
+      assert.ok(Math.abs(x - (initial[i].data[j] + tensors[i].data[j])) < 1e-6, `${t.name}[${j}] = ${x}`);
+    }
+  }
+  // free() releases the wasm memory now; the object is unusable after.
+  assert.equal(typeof round.free, 'function');
+  round.free();
+  const r2 = new agg.ServerRound(spec, state);
+  r2.free();
+  assert.throws(() => r2.accepted);
 });

@@ -5,8 +5,10 @@
 #      'fedwasm', so they see exactly what the tarball holds: a missing
 #      `files` entry fails them), and
 #   2. type-checks tests/pkg-node/consumer.ts, a strict TypeScript consumer
-#      of the whole API, against the tarball's .d.ts.
-# Needs pkg/wasm/ (bash tests/build-pkg.sh). Environment passed to the tests:
+#      of the whole API, and consumer-aggregator.ts ('fedwasm/aggregator'),
+#      against the tarball's .d.ts.
+# Needs pkg/wasm/ and pkg/wasm-aggregator/ (bash tests/build-pkg.sh).
+# Environment passed to the tests:
 #   FEDWASM_REPO    the repository root (fixtures under ../shared, README)
 #   FEDWASM_CLI     the native CLI (target/release/fedwasm, built here)
 # Usage: bash tests/pkg-node/run.sh [node --test args, e.g. a file name]
@@ -14,8 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-if [[ ! -f $repo/pkg/wasm/fedwasm_bg.wasm ]]; then
-  echo "pkg/wasm/ is missing: run bash tests/build-pkg.sh first" >&2
+if [[ ! -f $repo/pkg/wasm/fedwasm_bg.wasm || ! -f $repo/pkg/wasm-aggregator/fedwasm_aggregator_bg.wasm ]]; then
+  echo "pkg/wasm/ or pkg/wasm-aggregator/ is missing: run bash tests/build-pkg.sh first" >&2
   exit 1
 fi
 # The TypeScript compiler (pinned in tests/pkg-node/package-lock.json).
@@ -36,7 +38,7 @@ cd "$work/consumer"
 printf '{ "name": "consumer", "private": true, "type": "module" }\n' > package.json
 # A local tarball without dependencies: nothing is fetched.
 npm install --no-audit --no-fund --offline --silent "$tarball"
-cp "$here"/*.mjs "$here"/consumer.ts "$here"/tsconfig.json .
+cp "$here"/*.mjs "$here"/*.ts "$here"/tsconfig.json .
 ln -s "$here/node_modules/@types" node_modules/@types
 
 echo "type-checking consumer.ts (tsc --strict) against the tarball's .d.ts"

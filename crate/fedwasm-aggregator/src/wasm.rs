@@ -74,9 +74,11 @@ impl ServerRound {
     }
 
     /// Accepts one update (`FWUP` bytes); throws (`code: 'refused'`, with a
-    /// `reason`) and changes nothing when it does not fit the round.
-    pub fn accept(&mut self, update: &[u8]) -> Result<(), JsValue> {
-        self.0.accept(update).map_err(js_error)
+    /// `reason`) and changes nothing when it does not fit the round. With
+    /// `max_norm` (a number; `undefined`: no bound), an update whose L2
+    /// norm is over it is refused with reason `norm`.
+    pub fn accept(&mut self, update: &[u8], max_norm: Option<f64>) -> Result<(), JsValue> {
+        self.0.accept(update, max_norm).map_err(js_error)
     }
 
     /// Ends the round: `{ state: Uint8Array (FWCK), metrics: string (JSON) }`.

@@ -5,8 +5,8 @@
 //! variable (`client weights - broadcast weights`, in model order), plus a
 //! weight ([`ClientWeighting`]): a whole number, the examples the client
 //! trained on or 1. [`WeightedMean`] keeps one exact fixed-point sum of
-//! `weight * update` per variable element ([`crate::exact::DeltaSum`], 48
-//! bytes) and the exact total weight, **on the host**: memory is O(model
+//! `weight * update` per variable element ([`crate::exact::DeltaSums`], 48
+//! bytes each, limb-major) and the exact total weight, **on the host**: memory is O(model
 //! size) whatever the number of clients, and the result is the same bits
 //! for any order of arrival and on every target (integer addition is exact
 //! and commutative; the sum is rounded to `f64` once, at the end). The mean
@@ -27,7 +27,7 @@ use crate::json::{obj, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Float, Result};
-use crate::exact::{DeltaSum, MAX_WEIGHT};
+use crate::exact::{DeltaSums, Exponents, MAX_WEIGHT};
 use crate::limits::{checked_product, LimitField};
 
 /// How much each client counts in the mean (TFF's `ClientWeighting`).
@@ -55,7 +55,7 @@ impl ClientWeighting {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightedMean {
     shapes: Vec<Vec<usize>>,
-    sums: Vec<Vec<DeltaSum>>,
+    sums: Vec<DeltaSums>,
     total_weight: u64,
     clients: usize,
 }
@@ -74,7 +74,7 @@ impl WeightedMean {
                 || format!("elements of an update of shape {s:?}"),
                 s.iter().copied(),
             )?;
-            sums.push(vec![DeltaSum::default(); n]);
+            sums.push(DeltaSums::new(n));
         }
         Ok(WeightedMean {
             shapes: shapes.to_vec(),
@@ -110,11 +110,12 @@ impl WeightedMean {
     /// [`Error::Shape`] when the update has the wrong number of variables or
     /// lengths; [`Error::InvalidArgument`] for a weight that is not a whole
     /// number in `0..=2^32` or a non-finite value. Nothing is added then.
-    pub fn add(&mut self, update: &[Vec<f32>], weight: f64) -> Result<()> {
+    pub fn add<V: AsRef<[f32]>>(&mut self, update: &[V], weight: f64) -> Result<()> {
         const OP: &str = "WeightedMean::add";
         let w = Self::check_weight(OP, weight)?;
-        let want: Vec<usize> = self.sums.iter().map(Vec::len).collect();
-        let got: Vec<usize> = update.iter().map(Vec::len).collect();
+        let update: Vec<&[f32]> = update.iter().map(AsRef::as_ref).collect();
+        let want: Vec<usize> = self.sums.iter().map(DeltaSums::len).collect();
+        let got: Vec<usize> = update.iter().map(|u| u.len()).collect();
         if want != got {
             return Err(Error::shape(
                 OP,
@@ -122,10 +123,15 @@ impl WeightedMean {
                 format!("{got:?}"),
             ));
         }
-        if let Some((i, j)) = update
+        // One pass over the values: finiteness, and the exponents the sums
+        // use.
+        let exponents: Vec<Exponents> = update.iter().map(|u| Exponents::of(u)).collect();
+        if let Some((i, j)) = exponents
             .iter()
+            .zip(&update)
             .enumerate()
-            .find_map(|(i, u)| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
+            .find(|(_, (e, _))| !e.all_finite())
+            .and_then(|(i, (_, u))| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
         {
             return Err(Error::invalid(
                 OP,
@@ -139,10 +145,8 @@ impl WeightedMean {
             .total_weight
             .checked_add(w)
             .ok_or_else(|| Error::invalid(OP, "the total weight overflows 64 bits"))?;
-        for (sum, u) in self.sums.iter_mut().zip(update) {
-            for (s, &x) in sum.iter_mut().zip(u) {
-                s.add(w, x);
-            }
+        for ((sum, u), e) in self.sums.iter_mut().zip(&update).zip(exponents) {
+            sum.add_scanned(w, u, e);
         }
         self.total_weight = total;
         self.clients += 1;
@@ -171,8 +175,8 @@ impl WeightedMean {
         self.sums
             .iter()
             .map(|s| {
-                s.iter()
-                    .map(|x| if w == 0.0 { 0.0 } else { x.value() / w })
+                (0..s.len())
+                    .map(|i| if w == 0.0 { 0.0 } else { s.value(i) / w })
                     .collect()
             })
             .collect()
@@ -197,7 +201,7 @@ pub trait AggregationRound {
     ///
     /// # Errors
     /// An update of the wrong structure or an invalid weight.
-    fn accumulate(&mut self, update: &[Vec<f32>], weight: f64) -> Result<()>;
+    fn accumulate(&mut self, update: &[&[f32]], weight: f64) -> Result<()>;
     /// Ends the round.
     ///
     /// # Errors
@@ -239,7 +243,7 @@ impl MeanAggregator {
 struct MeanRound(WeightedMean);
 
 impl AggregationRound for MeanRound {
-    fn accumulate(&mut self, update: &[Vec<f32>], weight: f64) -> Result<()> {
+    fn accumulate(&mut self, update: &[&[f32]], weight: f64) -> Result<()> {
         self.0.add(update, weight)
     }
 

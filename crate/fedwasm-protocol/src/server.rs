@@ -314,7 +314,7 @@ impl ServerRound {
     pub fn accept(&mut self, update: &ClientUpdate) -> Result<()> {
         let weight = self.validate(update)?;
         if !self.spec.work.is_evaluation() {
-            let values: Vec<Vec<f32>> = update.update.iter().map(|t| t.data.clone()).collect();
+            let values: Vec<&[f32]> = update.update.iter().map(|t| t.data.as_slice()).collect();
             self.aggregation
                 .accumulate(&values, weight as f64)
                 .map_err(|e| self.refuse(update, "structure", e.to_string()))?;
@@ -329,7 +329,18 @@ impl ServerRound {
         Ok(())
     }
 
-    fn refuse(&self, update: &ClientUpdate, reason: &'static str, detail: String) -> Error {
+    /// Every check of [`ServerRound::accept`], without adding anything: a
+    /// caller with checks of its own (a norm bound) runs them after these,
+    /// so that an update is refused for the protocol's reason first.
+    ///
+    /// # Errors
+    /// As [`ServerRound::accept`].
+    pub fn check(&self, update: &ClientUpdate) -> Result<()> {
+        self.validate(update).map(|_| ())
+    }
+
+    /// An [`Error::Refused`] of `update` by this round, with `reason`.
+    pub fn refuse(&self, update: &ClientUpdate, reason: &'static str, detail: String) -> Error {
         Error::Refused {
             op: "ServerRound::accept",
             what: format!(
