@@ -196,6 +196,29 @@ demo_tests() {
   node --test tests/e2e/
 }
 
+# The round coordinator with real clients (tests/coordinator): the task
+# file, frames, tokens, every kind of bad message, the upload gate,
+# FedRecon's privacy (every outgoing frame recorded), TLS with a
+# self-signed certificate, 30% of the clients cut mid-round against a
+# fault-free run, and the coordinator SIGKILLed twice and resumed. The
+# package's `ws` comes from its lockfile (npm ci).
+coordinator_tests() {
+  npm ci --prefix pkg --no-audit --no-fund
+  node --test tests/coordinator/
+}
+
+# openssl: the TLS test makes its self-signed certificate with it.
+ensure_openssl() {
+  if command -v openssl >/dev/null 2>&1; then
+    echo "openssl: present"
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+}
+
 # Headless Chromium and its WebDriver: the wasm32 WebGPU tests (the test
 # files that call `wasm_bindgen_test_configure!(run_in_browser)`) run in it,
 # on Chromium's own WebGPU (Dawn on SwiftShader, a CPU Vulkan: no GPU needed).
@@ -349,6 +372,7 @@ run_step "setup: Chromium + chromedriver" ensure_chromium
 run_step "setup: binaryen (wasm-opt)" ensure_binaryen
 run_step "setup: wasm-pack" ensure_wasm_pack
 run_step "setup: node" check_node
+run_step "setup: openssl" ensure_openssl
 run_step "versions" show_versions
 
 run_step "cargo fmt --all --check" cargo fmt --all --check
@@ -371,6 +395,7 @@ run_step "npm package: build (wasm-pack, tests/build-pkg.sh)" bash tests/build-p
 run_step "npm package: the tarball in a fresh project (tests/pkg-node)" bash tests/pkg-node/run.sh
 run_step "npm package in Chromium, no bundler (tests/pkg-browser)" bash tests/pkg-browser/run.sh
 run_step "npm package in a Vite 8 app (tests/vite-consumer)" bash tests/vite-consumer/run.sh
+run_step "coordinator and real clients (tests/coordinator)" coordinator_tests
 run_step "demo page: the main job --headless, then its end-to-end tests" demo_tests
 
 print_summary

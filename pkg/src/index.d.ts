@@ -324,3 +324,78 @@ export class WorkerPool {
 
 /** `n` distinct ids of `ids`, drawn from `(seed, round)`. */
 export function sampleClients(ids: string[], n: number, options?: { seed?: number; round?: number }): string[];
+
+/** Where a client keeps its local variables (bytes by key). */
+export interface ClientStorage {
+  get(key: string): Promise<Uint8Array | undefined>;
+  set(key: string, bytes: Uint8Array): Promise<void>;
+}
+
+/** This page or process only. */
+export function memoryStorage(): ClientStorage & { readonly kind: 'memory' };
+/** IndexedDB database `name` (browsers; default `fedwasm`). */
+export function indexedDbStorage(name?: string): ClientStorage & { readonly kind: 'indexeddb' };
+
+export interface ConnectOptions {
+  /** This client's token (from the coordinator's task file). */
+  token: string;
+  /** The client's examples. */
+  data: ClientData;
+  /** Which client of `data` this is (default: its only one). */
+  clientId?: string;
+  backend?: BackendOption;
+  /** A directory (Node.js), an IndexedDB name (browsers), false (keep nothing) or a ClientStorage. */
+  storage?: string | false | ClientStorage;
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number; maxAttempts?: number };
+  yieldEvery?: number;
+  yieldGapMs?: number;
+  /** A WebSocket class (default: the platform's; `ws` in Node.js). */
+  WebSocket?: unknown;
+  /** A name the coordinator may log. */
+  name?: string;
+}
+
+/** The coordinator's welcome. */
+export interface Welcome {
+  protocol: number;
+  clientKey: number;
+  taskId: string;
+  algorithm: string;
+  modelSpec: string;
+  keepsLocals: boolean;
+  round: number;
+  rounds: number;
+  done: boolean;
+  fingerprint: bigint;
+}
+
+export interface ClientEvents {
+  connect: { url: string; attempt: number };
+  welcome: Welcome;
+  roundstart: { round: number; task: number; deadline: number; kind: string };
+  progress: { round: number; phase: string; batches: number; examples: number; loss?: number };
+  report: { round: number; task: number; bytes: number; backend: BackendInfo };
+  accepted: { round: number; task: number };
+  roundclosed: { task: number; reason: string };
+  error: { error: FedwasmError };
+  disconnect: { code: number; reason: string; willReconnect: boolean; delayMs?: number };
+  done: { rounds: number };
+}
+
+/** A client joined to a coordinator (`connect`). */
+export class FederatedClient {
+  private constructor();
+  readonly state: 'connecting' | 'waiting' | 'training' | 'reporting' | 'done' | 'closed';
+  readonly welcome: Welcome | null;
+  readonly reports: number;
+  readonly done: Promise<{ rounds: number; reports: number }>;
+  on<K extends keyof ClientEvents>(event: K, listener: (detail: ClientEvents[K]) => void): () => void;
+  localState(): Promise<Uint8Array | undefined>;
+  close(): void;
+}
+
+/** Joins the coordinator at `url` (ws:// or wss://). */
+export function connect(url: string | URL, options: ConnectOptions): FederatedClient;
+
+/** A directory (Node.js only: `import { directoryStorage } from 'fedwasm'` there). */
+export function directoryStorage(dir: string): ClientStorage & { readonly kind: 'directory'; readonly dir: string };

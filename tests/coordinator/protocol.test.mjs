@@ -177,12 +177,12 @@ test('an unknown token and a second connection with a used token are refused', a
   }
 });
 
-test('garbage, truncated, oversized, wrong-round, NaN and wrong-shape messages are each refused while the round completes', async () => {
+test('garbage, truncated, oversized, wrong-round, NaN, wrong-shape and too-large updates are each refused while the round completes', async () => {
   const tk = tokens(4);
   const log = logSink();
   const messageBytes = 64 * 1024;
   // One round; 3 honest clients and 1 raw client that misbehaves before it reports properly.
-  const task = w1Task({ rounds: 1, clientsPerRound: 4, overSelection: 1, minReports: 4, reportDeadlineSeconds: 60, tokens: tk, limits: { messageBytes } });
+  const task = w1Task({ rounds: 1, clientsPerRound: 4, overSelection: 1, minReports: 4, reportDeadlineSeconds: 60, tokens: tk, limits: { messageBytes, updateNorm: 1e4 } });
   const server = await serve({ task, port: 0, log });
   const honest = fleet(server.url, { data: data.train, ids: data.ids.slice(0, 3), tokenList: tk.slice(0, 3) });
   try {
@@ -221,6 +221,10 @@ test('garbage, truncated, oversized, wrong-round, NaN and wrong-shape messages a
     shape.tensors[0].dims = [...shape.tensors[0].dims].reverse();
     raw.send(report(encodeUpdate(shape)));
     await expectRefusal('wrong shape', 'structure');
+    const huge = structuredClone(u);
+    huge.tensors.forEach((t) => t.data.fill(1e3)); // L2 norm about 88,600
+    raw.send(report(encodeUpdate(huge)));
+    await expectRefusal('an update over limits.updateNorm', 'norm');
     const corrupt = good.slice();
     corrupt[40] ^= 0xff;
     raw.send(report(corrupt));
@@ -237,12 +241,12 @@ test('garbage, truncated, oversized, wrong-round, NaN and wrong-shape messages a
     const out = await server.done;
     assert.equal(out.round, 1);
     assert.equal(out.history[0].reported, 4);
-    assert.ok(out.history[0].refused >= 9, `refusals counted: ${out.history[0].refused}`);
+    assert.ok(out.history[0].refused >= 10, `refusals counted: ${out.history[0].refused}`);
     // A duplicate report after acceptance: refused as late.
     raw.send(report(good));
     await expectRefusal('a second report', 'late');
     // Each refusal has its log line.
-    for (const reason of ['magic', 'truncated', 'text', 'wrong_round', 'not_selected', 'non_finite', 'structure', 'client_key', 'late']) {
+    for (const reason of ['magic', 'truncated', 'text', 'wrong_round', 'not_selected', 'non_finite', 'structure', 'norm', 'client_key', 'late']) {
       assert.ok(log.lines.some((l) => l.includes(`: ${reason}: `)), `a log line for ${reason}`);
     }
     // Oversized: refused from its header; the connection closes with 1009.

@@ -322,6 +322,13 @@ export class FederatedClient {
       const e = toFedwasmError(raw);
       if (e?.code === 'cancelled') return;
       this.#emit('error', { error: e });
+      // Data that does not fit the model (code `dataset`) will not fit next
+      // round either: leave, rather than fail every round.
+      if (e?.code === 'dataset') {
+        this.#fail(e);
+        this.#ws?.close(1000, 'data does not fit the model');
+        return;
+      }
       this.#checkIn();
     }
   }
