@@ -341,6 +341,8 @@ export interface ConnectOptions {
   token: string;
   /** The client's examples. */
   data: ClientData;
+  /** Its held-out examples, for evaluation tasks (default: `data`). */
+  testData?: ClientData;
   /** Which client of `data` this is (default: its only one). */
   clientId?: string;
   backend?: BackendOption;
@@ -372,7 +374,7 @@ export interface Welcome {
 export interface ClientEvents {
   connect: { url: string; attempt: number };
   welcome: Welcome;
-  roundstart: { round: number; task: number; deadline: number; kind: string };
+  roundstart: { round: number; task: number; deadline: number; kind: 'train' | 'evaluate' };
   progress: { round: number; phase: string; batches: number; examples: number; loss?: number };
   report: { round: number; task: number; bytes: number; backend: BackendInfo };
   accepted: { round: number; task: number };

@@ -15,6 +15,7 @@ import { FedwasmError, toFedwasmError } from '../errors.js';
 import { encodeFrame, decodeFrame, readU64, PROTOCOL_VERSION } from '../net/frames.js';
 import { CheckpointStore } from './checkpoint.js';
 import { MemoryRoundStore } from './round-store.js';
+import { LearningProcessState } from '../process.js';
 
 /** WebSocket close codes the coordinator uses (4000-4999: the application's). */
 export const CLOSE = Object.freeze({ unauthorized: 4001, tokenInUse: 4002, protocol: 4003, helloTimeout: 4004, shutdown: 1001 });
@@ -274,7 +275,6 @@ export class Coordinator {
     if (client.key !== null && this.#keysInUse.get(client.key) === client) this.#keysInUse.delete(client.key);
     if (client.state === 'selected') {
       this.#current.dropped += 1;
-      this.#log(`client ${client.key} dropped out of round ${this.#current.index + 1}`);
       this.#release(client, 'disconnected');
     }
     client.state = 'gone';
@@ -284,7 +284,7 @@ export class Coordinator {
     const r = this.#current;
     if (r && r.outstanding.delete(client)) {
       client.task = null;
-      r.events.push(`${client.key}: ${why}`);
+      this.#log(`client ${client.key} gave up its task of ${r.kind === 'train' ? 'round' : 'the evaluation after round'} ${r.round}: ${why}`);
       this.#signal();
     }
   }
@@ -325,7 +325,7 @@ export class Coordinator {
     client.lastTask = client.task.number;
     client.task = null;
     client.state = 'idle';
-    this.#send(client, { type: 'accepted', round: r.roundId, meta: { task: number, round: r.index + 1, accepted: r.store.accepted } });
+    this.#send(client, { type: 'accepted', round: r.roundId, meta: { task: number, kind: r.kind, round: r.round, accepted: r.store.accepted } });
     this.#signal();
   }
 
@@ -356,8 +356,13 @@ export class Coordinator {
   }
 
   async #loop() {
-    while (!this.#stopped && this.#round < this.#task.rounds) {
-      const closed = await this.#runRound();
+    while (!this.#stopped) {
+      if (this.#evaluationDue()) {
+        await this.#evaluate();
+        continue;
+      }
+      if (this.#round >= this.#task.rounds) break;
+      const closed = await this.#train();
       if (!closed && !this.#stopped) this.#attempts += 1;
     }
     if (this.#stopped) return;
@@ -367,37 +372,123 @@ export class Coordinator {
     this.#finish();
   }
 
-  /** One attempt at the next round: true when it closed, false when abandoned. */
-  async #runRound() {
+  /** One attempt at the next training round: true when it closed, false when abandoned. */
+  async #train() {
+    const t = this.#task;
+    const r = await this.#attempt({
+      kind: 'train',
+      label: `round ${this.#round + 1}`,
+      round: this.#round + 1,
+      specJson: this.#specJson,
+      state: this.#state,
+      clientsPerRound: t.clientsPerRound,
+      selectCount: t.selectCount,
+      minReports: t.minReports,
+      deadlineSeconds: t.reportDeadlineSeconds,
+      attempt: this.#attempts,
+    });
+    if (!r) return false;
+    const entry = { round: this.#round + 1, metrics: r.metrics, ...r.stats };
+    this.#state = r.state;
+    this.#round += 1;
+    this.#history.push(entry);
+    this.#attempts = 0;
+    await this.#checkpoint(entry);
+    this.#log(`round ${entry.round} closed (${entry.closedBy}) in ${entry.seconds.toFixed(2)} s: ${entry.reported} reports, ${entry.dropped} dropped, ${entry.refused} refused; ${summary(r.metrics)}`);
+    return true;
+  }
+
+  async #checkpoint(entry) {
+    if (!this.#checkpoints) return;
+    entry.checkpointBytes = await this.#checkpoints.save({ taskFingerprint: this.#task.fingerprint, round: this.#round, history: this.#history, state: this.#state });
+  }
+
+  /** Whether the last completed round is due a federated evaluation it has not had. */
+  #evaluationDue() {
+    const e = this.#task.evaluation;
+    const last = this.#history.at(-1);
+    if (!e || !last || last.round !== this.#round || last.evaluation) return false;
+    return this.#round % e.every === 0 || this.#round === this.#task.rounds;
+  }
+
+  /**
+   * A federated evaluation round of the current model (after a training
+   * round): its metrics go into that round's history entry as
+   * `evaluation`, and into the checkpoint. Tried twice; then recorded as
+   * abandoned, and training goes on.
+   */
+  async #evaluate() {
+    const e = this.#task.evaluation;
+    const train = this.#task.process;
+    const evalProcess = e.process;
+    this.#evalInitial ??= await evalProcess.initialize();
+    const weights = train.getModelWeights(LearningProcessState.fromBytes(this.#state));
+    const state = evalProcess.setModelWeights(this.#evalInitial, weights).toBytes();
+    this.#evalSpecJson ??= JSON.stringify(evalProcess.spec, (_, v) => (typeof v === 'bigint' ? Number(v) : v));
+    const entry = this.#history.at(-1);
+    let result = null;
+    let attempt = 0;
+    for (; attempt < 2 && !result && !this.#stopped; attempt++) {
+      result = await this.#attempt({
+        kind: 'evaluate',
+        label: `evaluation after round ${this.#round}`,
+        round: this.#round,
+        specJson: this.#evalSpecJson,
+        state,
+        clientsPerRound: e.clientsPerRound,
+        selectCount: Math.ceil(e.clientsPerRound * this.#task.overSelection),
+        minReports: e.minReports,
+        deadlineSeconds: e.reportDeadlineSeconds,
+        attempt,
+      });
+    }
+    if (this.#stopped) return;
+    entry.evaluation = result
+      ? { metrics: result.metrics, ...result.stats }
+      : { abandoned: true, attempts: attempt, why: this.#lastAbandoned?.why ?? 'abandoned' };
+    await this.#checkpoint(entry);
+    this.#log(result ? `evaluation after round ${this.#round}: ${result.stats.reported} reports; ${summary(result.metrics)}` : `evaluation after round ${this.#round} abandoned twice; training goes on`);
+  }
+
+  #evalInitial = null;
+  #evalSpecJson = null;
+
+  /**
+   * One attempt at a round of `plan.kind` ('train' or 'evaluate'): selects,
+   * sends the tasks, takes reports until it closes. Resolves `{ state,
+   * metrics, stats }`, or null when abandoned (too few reports).
+   */
+  async #attempt(plan) {
     const t = this.#task;
     this.#phase = 'selecting';
     const since = Date.now();
     let said = -1;
     for (;;) {
-      if (this.#stopped) return false;
+      if (this.#stopped) return null;
       const n = this.#waiting().length;
       const waited = Date.now() - since;
-      if (n >= t.selectCount || (n >= t.minReports && waited >= t.selectionTimeoutSeconds * 1000)) break;
+      if (n >= plan.selectCount || (n >= plan.minReports && waited >= t.selectionTimeoutSeconds * 1000)) break;
       if (n !== said && waited >= 1000) {
         said = n;
-        this.#log(`round ${this.#round + 1}: ${n} clients waiting, need ${t.selectCount} (or ${t.minReports} after ${t.selectionTimeoutSeconds} s)`);
+        this.#log(`${plan.label}: ${n} clients waiting, need ${plan.selectCount} (or ${plan.minReports} after ${t.selectionTimeoutSeconds} s)`);
       }
-      await this.#waitChange(n >= t.minReports ? t.selectionTimeoutSeconds * 1000 - waited : 1000);
+      await this.#waitChange(n >= plan.minReports ? t.selectionTimeoutSeconds * 1000 - waited : 1000);
     }
     const waiting = this.#waiting();
     // A uniform sample of the waiting clients (partial Fisher-Yates).
-    const k = Math.min(t.selectCount, waiting.length);
+    const k = Math.min(plan.selectCount, waiting.length);
     for (let i = 0; i < k; i++) {
       const j = i + randomInt(waiting.length - i);
       [waiting[i], waiting[j]] = [waiting[j], waiting[i]];
     }
     const selected = waiting.slice(0, k);
-    const store = this.#rounds.begin(this.#specJson, this.#state);
+    const store = this.#rounds.begin(plan.specJson, plan.state);
     const startedAt = Date.now();
-    const deadline = startedAt + t.reportDeadlineSeconds * 1000;
+    const deadline = startedAt + plan.deadlineSeconds * 1000;
     const r = {
-      index: this.#round,
-      attempt: this.#attempts,
+      kind: plan.kind,
+      round: plan.round,
+      attempt: plan.attempt,
       store,
       roundId: store.roundId,
       startedAt,
@@ -407,11 +498,10 @@ export class Coordinator {
       reported: 0,
       refused: 0,
       dropped: 0,
-      events: [],
     };
     this.#current = r;
-    this.#phase = 'training';
-    const planJson = JSON.stringify(t.plan);
+    this.#phase = plan.kind === 'train' ? 'training' : 'evaluating';
+    const planJson = JSON.stringify(plan.kind === 'train' ? t.plan : t.evaluationPlan);
     const fingerprint = this.#fingerprint();
     for (const c of selected) {
       const number = ++this.#taskNumber;
@@ -429,18 +519,18 @@ export class Coordinator {
         type: 'task',
         round: r.roundId,
         fingerprint,
-        meta: { task: number, kind: 'train', round: r.index + 1, deadline, deadlineSeconds: t.reportDeadlineSeconds },
+        meta: { task: number, kind: plan.kind, round: plan.round, deadline, deadlineSeconds: plan.deadlineSeconds },
         body: fwtk,
       });
     }
-    this.#log(`round ${r.index + 1}${r.attempt ? ` (attempt ${r.attempt + 1})` : ''}: ${selected.length} clients selected, deadline ${t.reportDeadlineSeconds} s`);
+    this.#log(`${plan.label}${plan.attempt ? ` (attempt ${plan.attempt + 1})` : ''}: ${selected.length} clients selected, deadline ${plan.deadlineSeconds} s`);
     let why;
     for (;;) {
       if (this.#stopped) {
         store.abandon();
-        return false;
+        return null;
       }
-      if (r.reported >= t.clientsPerRound) {
+      if (r.reported >= plan.clientsPerRound) {
         why = `${r.reported} reports`;
         break;
       }
@@ -465,35 +555,27 @@ export class Coordinator {
     this.#current = null;
     this.#phase = 'closing';
     const seconds = (Date.now() - startedAt) / 1000;
-    if (r.reported < t.minReports) {
+    if (r.reported < plan.minReports) {
       store.abandon();
-      this.#log(`round ${r.index + 1} abandoned (${why}): ${r.reported} of ${t.minReports} reports needed (${r.dropped} dropped, ${r.refused} refused); retrying`);
-      this.#lastAbandoned = { round: r.index + 1, attempt: r.attempt + 1, why, reported: r.reported, dropped: r.dropped, refused: r.refused };
-      return false;
+      this.#log(`${plan.label} abandoned (${why}): ${r.reported} of ${plan.minReports} reports needed (${r.dropped} dropped, ${r.refused} refused); retrying`);
+      this.#lastAbandoned = { kind: plan.kind, round: plan.round, attempt: plan.attempt + 1, why, reported: r.reported, dropped: r.dropped, refused: r.refused };
+      return null;
     }
     const { state, metrics } = store.finish();
-    const entry = {
-      round: r.index + 1,
+    return {
+      state,
       metrics,
-      startedAt: new Date(startedAt).toISOString(),
-      seconds,
-      selected: r.selected,
-      reported: r.reported,
-      refused: r.refused,
-      dropped: r.dropped,
-      attempts: r.attempt + 1,
-      closedBy: why,
+      stats: {
+        startedAt: new Date(startedAt).toISOString(),
+        seconds,
+        selected: r.selected,
+        reported: r.reported,
+        refused: r.refused,
+        dropped: r.dropped,
+        attempts: plan.attempt + 1,
+        closedBy: why,
+      },
     };
-    this.#state = state;
-    this.#round += 1;
-    this.#history.push(entry);
-    this.#attempts = 0;
-    if (this.#checkpoints) {
-      const bytes = await this.#checkpoints.save({ taskFingerprint: t.fingerprint, round: this.#round, history: this.#history, state });
-      entry.checkpointBytes = bytes;
-    }
-    this.#log(`round ${entry.round} closed (${why}) in ${seconds.toFixed(2)} s: ${r.reported} reports, ${r.dropped} dropped, ${r.refused} refused; ${summary(metrics)}`);
-    return true;
   }
 
   #lastAbandoned = null;
@@ -527,7 +609,8 @@ export class Coordinator {
       },
       current: r
         ? {
-          round: r.index + 1,
+          kind: r.kind,
+          round: r.round,
           attempt: r.attempt + 1,
           startedAt: new Date(r.startedAt).toISOString(),
           deadline: new Date(r.deadline).toISOString(),

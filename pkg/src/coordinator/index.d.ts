@@ -21,6 +21,7 @@ export interface TaskFile {
   seed?: number;
   tokens?: string[];
   tokensFile?: string;
+  evaluation?: { every: number; clientsPerRound?: number; minReports?: number; reportDeadlineSeconds?: number };
   limits?: { messageBytes?: number; updateNorm?: number | null; connections?: number; concurrentUploads?: number };
   description?: string;
 }
@@ -43,16 +44,18 @@ export interface RoundRecord {
   attempts: number;
   closedBy: string;
   checkpointBytes?: number;
+  /** The federated evaluation after this round (task field `evaluation`). */
+  evaluation?: { metrics: any; seconds: number; selected: number; reported: number; refused: number; dropped: number; attempts: number; closedBy: string } | { abandoned: true; attempts: number; why: string };
 }
 
 export interface Status {
   protocol: number;
   task: { id: string; algorithm: string; model: string; rounds: number; clientsPerRound: number; selected: number; minReports: number; reportDeadlineSeconds: number };
-  phase: 'starting' | 'selecting' | 'training' | 'closing' | 'done';
+  phase: 'starting' | 'selecting' | 'training' | 'evaluating' | 'closing' | 'done';
   round: number;
   uptimeSeconds: number;
   clients: { connected: number; authenticating: number; waiting: number; selected: number; idle: number };
-  current: null | { round: number; attempt: number; startedAt: string; deadline: string; secondsLeft: number; selected: number; reported: number; refused: number; dropped: number; training: { client: number; examples: number }[] };
+  current: null | { kind: 'train' | 'evaluate'; round: number; attempt: number; startedAt: string; deadline: string; secondsLeft: number; selected: number; reported: number; refused: number; dropped: number; training: { client: number; examples: number }[] };
   lastAbandoned: null | { round: number; attempt: number; why: string; reported: number; dropped: number; refused: number };
   refusals: Record<string, number>;
   history: RoundRecord[];

@@ -33,7 +33,7 @@ export const TASK_DEFAULTS = Object.freeze({
 const TOP = [
   'model', 'algorithm', 'rounds', 'clientsPerRound', 'overSelection', 'minReports', 'reportDeadlineSeconds',
   'selectionTimeoutSeconds', 'clientOptimizer', 'serverOptimizer', 'reconstructionOptimizer', 'clientWeighting',
-  'proximalStrength', 'split', 'preprocessing', 'seed', 'tokens', 'tokensFile', 'limits', 'description',
+  'proximalStrength', 'split', 'preprocessing', 'seed', 'tokens', 'tokensFile', 'limits', 'evaluation', 'description',
 ];
 
 function taskError(path, detail) {
@@ -111,6 +111,39 @@ function limits(path, v) {
   return l;
 }
 
+/**
+ * The evaluation schedule: after every `every` training rounds (and after
+ * the last), a federated evaluation round of the current model on the
+ * clients' evaluation data (FedRecon: reconstruction, then evaluation), with
+ * its own client counts and deadline (default: the training rounds').
+ * `null` when the task has none.
+ */
+function evaluationSchedule(task, options, rounds) {
+  if (task.evaluation === undefined || task.evaluation === null) return null;
+  const path = 'evaluation';
+  const e = fields(path, task.evaluation, ['every', 'clientsPerRound', 'minReports', 'reportDeadlineSeconds']);
+  const out = {
+    every: whole(`${path}.every`, e.every, 1),
+    clientsPerRound: whole(`${path}.clientsPerRound`, e.clientsPerRound ?? rounds.clientsPerRound, 1),
+    minReports: whole(`${path}.minReports`, e.minReports ?? rounds.minReports, 1),
+    reportDeadlineSeconds: positive(`${path}.reportDeadlineSeconds`, e.reportDeadlineSeconds ?? rounds.reportDeadlineSeconds),
+  };
+  if (out.minReports > out.clientsPerRound) throw taskError(`${path}.minReports`, `(${out.minReports}) must be at most clientsPerRound (${out.clientsPerRound})`);
+  const evalOptions = { model: options.model, backend: 'cpu', seed: options.seed };
+  try {
+    if (task.algorithm === 'fedRecon') {
+      if (options.reconstructionOptimizer) evalOptions.reconstructionOptimizer = options.reconstructionOptimizer;
+      if (options.split) evalOptions.split = options.split;
+      out.process = algorithms.buildFedReconEval(evalOptions);
+    } else {
+      out.process = algorithms.buildFedEval({ model: options.model, backend: 'cpu' });
+    }
+  } catch (e) {
+    throw taskError(path, e.message);
+  }
+  return out;
+}
+
 /** Client tokens: an array of strings, inline or one per line of `tokensFile` (relative to the task file). */
 function tokens(task, baseDir) {
   if ((task.tokens === undefined) === (task.tokensFile === undefined)) throw taskError('tokens', 'give exactly one of "tokens" and "tokensFile"');
@@ -176,6 +209,7 @@ export function parseTask(task, baseDir = process.cwd()) {
     throw taskError('task', e.message);
   }
   const pre = preprocessing('preprocessing', task.preprocessing);
+  const evaluation = evaluationSchedule(task, options, { clientsPerRound, minReports, reportDeadlineSeconds });
   const checked = {
     raw: task,
     process: learning,
@@ -189,9 +223,12 @@ export function parseTask(task, baseDir = process.cwd()) {
     reportDeadlineSeconds,
     selectionTimeoutSeconds,
     plan: pre.plan,
+    // Evaluation runs over each client's examples once, in order, batched.
+    evaluationPlan: { ops: [{ op: 'batch', size: pre.settings.batchSize, drop_remainder: false }] },
     preprocessing: pre.settings,
     tokens: tokens(task, baseDir),
     limits: limits('limits', task.limits),
+    evaluation,
   };
   checked.fingerprint = taskFingerprint(checked, task);
   return checked;

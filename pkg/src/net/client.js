@@ -22,7 +22,7 @@ const RETRYABLE = new Set(['token_in_use']);
 /**
  * Joins the coordinator at `url` (`ws://` or `wss://`).
  * @param {string | URL} url
- * @param {{ token: string, data: ClientData, clientId?: string, backend?: 'auto' | 'webgpu' | 'cpu',
+ * @param {{ token: string, data: ClientData, testData?: ClientData, clientId?: string, backend?: 'auto' | 'webgpu' | 'cpu',
  *   storage?: string | false | { get(key: string): Promise<Uint8Array | undefined>, set(key: string, bytes: Uint8Array): Promise<void> },
  *   reconnect?: { initialDelayMs?: number, maxDelayMs?: number, maxAttempts?: number },
  *   yieldEvery?: number, yieldGapMs?: number, WebSocket?: Function, name?: string }} options
@@ -30,7 +30,7 @@ const RETRYABLE = new Set(['token_in_use']);
  */
 export function connect(url, options) {
   const op = 'connect';
-  options = checkOptions(op, options, ['token', 'data', 'clientId', 'backend', 'storage', 'reconnect', 'yieldEvery', 'yieldGapMs', 'WebSocket', 'name']);
+  options = checkOptions(op, options, ['token', 'data', 'testData', 'clientId', 'backend', 'storage', 'reconnect', 'yieldEvery', 'yieldGapMs', 'WebSocket', 'name']);
   const u = String(url);
   if (!/^wss?:\/\//.test(u)) throw invalid(op, `url must start with ws:// or wss://, got ${describe(url)}`);
   if (typeof options.token !== 'string' || options.token === '') throw invalid(op, 'token must be a non-empty string');
@@ -39,6 +39,10 @@ export function connect(url, options) {
   const clientId = options.clientId ?? (ids.length === 1 ? ids[0] : undefined);
   if (clientId === undefined) throw invalid(op, `data holds ${ids.length} clients: say which is this one with clientId`);
   if (!ids.includes(clientId)) throw invalid(op, `clientId ${describe(clientId)} is not in data`);
+  if (options.testData !== undefined) {
+    if (!(options.testData instanceof ClientData)) throw invalid(op, `testData must be a ClientData, got ${describe(options.testData)}`);
+    if (!options.testData.clientIds.includes(clientId)) throw invalid(op, `testData has no client ${describe(clientId)}`);
+  }
   const backend = options.backend ?? 'auto';
   if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw invalid(op, `backend must be 'auto', 'webgpu' or 'cpu', got ${describe(backend)}`);
   const reconnect = checkOptions(`${op} reconnect`, options.reconnect ?? {}, ['initialDelayMs', 'maxDelayMs', 'maxAttempts']);
@@ -46,6 +50,8 @@ export function connect(url, options) {
   return new FederatedClient(u, {
     token: options.token,
     examples: options.data.clientBytes(clientId),
+    // Evaluation tasks run on `testData` (this client's held-out examples), else on `data`.
+    testExamples: (options.testData ?? options.data).clientBytes(clientId),
     backend,
     storage,
     WebSocket: options.WebSocket,
@@ -295,10 +301,11 @@ export class FederatedClient {
     this.#emit('roundstart', { round: m.round, task: m.task, deadline: m.deadline, kind: m.kind });
     let lastProgress = 0;
     try {
-      const result = await engine().runClient(this.#welcome.modelSpec, frame.body, this.#o.examples, undefined, {
+      const training = m.kind !== 'evaluate';
+      const result = await engine().runClient(this.#welcome.modelSpec, frame.body, training ? this.#o.examples : this.#o.testExamples, undefined, {
         backend: this.#o.backend,
         signal: controller.signal,
-        keepLocals: this.#welcome.keepsLocals === true,
+        keepLocals: training && this.#welcome.keepsLocals === true,
         ...(this.#o.yieldEvery === undefined ? {} : { yieldEvery: this.#o.yieldEvery }),
         ...(this.#o.yieldGapMs === undefined ? {} : { yieldGapMs: this.#o.yieldGapMs }),
         onProgress: (p) => {
