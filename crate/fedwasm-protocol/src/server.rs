@@ -447,7 +447,8 @@ impl ServerRound {
                 Exponents::scan::<false>(&t.data, squares)
             };
             exponents.push(e);
-            if let (false, Some(i)) = (e.all_finite(), t.data.iter().position(|x| !x.is_finite())) {
+            if !e.all_finite() {
+                let i = t.data.iter().position(|x| !x.is_finite()).unwrap_or(0);
                 return refuse(
                     "non_finite",
                     format!(
