@@ -166,22 +166,7 @@ impl Round {
         }
         let update = ClientUpdate::from_bytes(update)?;
         let round = self.round.as_mut().ok_or_else(closed)?;
-        if let Some(bound) = max_norm {
-            round.check(&update)?;
-            let norm = l2_norm(&update);
-            if norm > bound {
-                return Err(round.refuse(
-                    &update,
-                    "norm",
-                    format!(
-                        "its L2 norm {} is over the bound {}",
-                        Float(norm),
-                        Float(bound)
-                    ),
-                ));
-            }
-        }
-        round.accept(&update)
+        round.accept_bounded(&update, max_norm)
     }
 
     /// Ends the round: the new state as an `FWCK` checkpoint and the
@@ -194,17 +179,6 @@ impl Round {
         let (state, metrics) = round.finish()?;
         Ok((state.to_bytes()?, metrics.to_json()?))
     }
-}
-
-/// The L2 norm of an update's tensors, summed in `f64` in tensor order.
-fn l2_norm(update: &ClientUpdate) -> f64 {
-    update
-        .update
-        .iter()
-        .flat_map(|t| &t.data)
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt()
 }
 
 fn closed() -> Error {

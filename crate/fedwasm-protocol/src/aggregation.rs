@@ -111,9 +111,27 @@ impl WeightedMean {
     /// lengths; [`Error::InvalidArgument`] for a weight that is not a whole
     /// number in `0..=2^32` or a non-finite value. Nothing is added then.
     pub fn add<V: AsRef<[f32]>>(&mut self, update: &[V], weight: f64) -> Result<()> {
+        let update: Vec<&[f32]> = update.iter().map(AsRef::as_ref).collect();
+        // One pass over the values: finiteness, and the exponents the sums
+        // use.
+        let exponents: Vec<Exponents> = update.iter().map(|u| Exponents::of(u)).collect();
+        self.add_scanned(&update, &exponents, weight)
+    }
+
+    /// [`WeightedMean::add`] with `Exponents::of` each variable already
+    /// computed (by the round's validation: one pass less).
+    ///
+    /// # Errors
+    /// As [`WeightedMean::add`]; also [`Error::Shape`] when `exponents` has
+    /// not one entry a variable.
+    pub(crate) fn add_scanned(
+        &mut self,
+        update: &[&[f32]],
+        exponents: &[Exponents],
+        weight: f64,
+    ) -> Result<()> {
         const OP: &str = "WeightedMean::add";
         let w = Self::check_weight(OP, weight)?;
-        let update: Vec<&[f32]> = update.iter().map(AsRef::as_ref).collect();
         let want: Vec<usize> = self.sums.iter().map(DeltaSums::len).collect();
         let got: Vec<usize> = update.iter().map(|u| u.len()).collect();
         if want != got {
@@ -123,12 +141,16 @@ impl WeightedMean {
                 format!("{got:?}"),
             ));
         }
-        // One pass over the values: finiteness, and the exponents the sums
-        // use.
-        let exponents: Vec<Exponents> = update.iter().map(|u| Exponents::of(u)).collect();
+        if exponents.len() != update.len() {
+            return Err(Error::shape(
+                OP,
+                format!("{} exponents", update.len()),
+                format!("{}", exponents.len()),
+            ));
+        }
         if let Some((i, j)) = exponents
             .iter()
-            .zip(&update)
+            .zip(update)
             .enumerate()
             .find(|(_, (e, _))| !e.all_finite())
             .and_then(|(i, (_, u))| u.iter().position(|x| !x.is_finite()).map(|j| (i, j)))
@@ -145,7 +167,7 @@ impl WeightedMean {
             .total_weight
             .checked_add(w)
             .ok_or_else(|| Error::invalid(OP, "the total weight overflows 64 bits"))?;
-        for ((sum, u), e) in self.sums.iter_mut().zip(&update).zip(exponents) {
+        for ((sum, u), &e) in self.sums.iter_mut().zip(update).zip(exponents) {
             sum.add_scanned(w, u, e);
         }
         self.total_weight = total;
@@ -202,6 +224,22 @@ pub trait AggregationRound {
     /// # Errors
     /// An update of the wrong structure or an invalid weight.
     fn accumulate(&mut self, update: &[&[f32]], weight: f64) -> Result<()>;
+    /// [`AggregationRound::accumulate`] with `Exponents::of` each variable
+    /// already computed (the round's validation scans every value):
+    /// `exponents[i]` must be `Exponents::of(update[i])`. By default,
+    /// `accumulate`.
+    ///
+    /// # Errors
+    /// As [`AggregationRound::accumulate`].
+    fn accumulate_scanned(
+        &mut self,
+        update: &[&[f32]],
+        exponents: &[Exponents],
+        weight: f64,
+    ) -> Result<()> {
+        let _ = exponents;
+        self.accumulate(update, weight)
+    }
     /// Ends the round.
     ///
     /// # Errors
@@ -245,6 +283,15 @@ struct MeanRound(WeightedMean);
 impl AggregationRound for MeanRound {
     fn accumulate(&mut self, update: &[&[f32]], weight: f64) -> Result<()> {
         self.0.add(update, weight)
+    }
+
+    fn accumulate_scanned(
+        &mut self,
+        update: &[&[f32]],
+        exponents: &[Exponents],
+        weight: f64,
+    ) -> Result<()> {
+        self.0.add_scanned(update, exponents, weight)
     }
 
     fn finish(self: Box<Self>) -> Result<Aggregate> {

@@ -346,19 +346,34 @@ pub struct Exponents {
 impl Exponents {
     /// The exponents of `xs`.
     pub fn of(xs: &[f32]) -> Self {
+        Self::scan::<false>(xs, 0.0).0
+    }
+
+    /// The exponents of `xs` and, with `SQUARES`, `squares` plus the sum of
+    /// their squares in `f64`, added in order (else `squares` unchanged):
+    /// the finiteness check, the sums' exponents and an L2 norm in one pass.
+    pub fn scan<const SQUARES: bool>(xs: &[f32], mut squares: f64) -> (Self, f64) {
         let (mut low, mut high) = (0xFF_u32, 0_u32);
         for &x in xs {
             let bits = x.to_bits();
             let e = (bits >> 23) & 0xFF;
             low = low.min(if bits << 1 != 0 { e.max(1) } else { 0xFF });
             high = high.max(e);
+            if SQUARES {
+                squares += f64::from(x) * f64::from(x);
+            }
         }
-        Exponents { low, high }
+        (Exponents { low, high }, squares)
     }
 
     /// Whether every value was finite.
     pub fn all_finite(&self) -> bool {
         self.high < 0xFF
+    }
+
+    /// Whether every value was zero (either sign), for finite values.
+    pub fn all_zero(&self) -> bool {
+        self.low == 0xFF
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregation::{AggregationRound, ClientWeighting, MeanAggregator, ModelAggregator};
 use crate::error::{Error, Float, Result};
-use crate::exact::{F64Sum, MAX_WEIGHT};
+use crate::exact::{Exponents, F64Sum, MAX_WEIGHT};
 use crate::finalizer::apply_server_update;
 use crate::messages::{model_fingerprint, ClientTask, ClientUpdate};
 use crate::metrics::{MetricKind, UnfinalizedMetrics};
@@ -312,11 +312,35 @@ impl ServerRound {
     /// `duplicate`, `structure`, `non_finite`, `weight`, `metrics`) and
     /// nothing changed.
     pub fn accept(&mut self, update: &ClientUpdate) -> Result<()> {
-        let weight = self.validate(update)?;
+        self.accept_bounded(update, None)
+    }
+
+    /// [`ServerRound::accept`], also refusing (reason `norm`) an update
+    /// whose tensors' L2 norm (in `f64`, over every tensor in order) is over
+    /// `max_norm`, after the round's own checks. The norm is taken in the
+    /// validation's pass over the values.
+    ///
+    /// # Errors
+    /// As [`ServerRound::accept`], and the `norm` refusal.
+    pub fn accept_bounded(&mut self, update: &ClientUpdate, max_norm: Option<f64>) -> Result<()> {
+        let (weight, exponents, norm) = self.validate(update, max_norm.is_some())?;
+        if let Some(bound) = max_norm {
+            if norm > bound {
+                return Err(self.refuse(
+                    update,
+                    "norm",
+                    format!(
+                        "its L2 norm {} is over the bound {}",
+                        Float(norm),
+                        Float(bound)
+                    ),
+                ));
+            }
+        }
         if !self.spec.work.is_evaluation() {
             let values: Vec<&[f32]> = update.update.iter().map(|t| t.data.as_slice()).collect();
             self.aggregation
-                .accumulate(&values, weight as f64)
+                .accumulate_scanned(&values, &exponents, weight as f64)
                 .map_err(|e| self.refuse(update, "structure", e.to_string()))?;
         }
         for (name, sums) in &mut self.metric_sums {
@@ -336,7 +360,7 @@ impl ServerRound {
     /// # Errors
     /// As [`ServerRound::accept`].
     pub fn check(&self, update: &ClientUpdate) -> Result<()> {
-        self.validate(update).map(|_| ())
+        self.validate(update, false).map(|_| ())
     }
 
     /// An [`Error::Refused`] of `update` by this round, with `reason`.
@@ -353,8 +377,10 @@ impl ServerRound {
         }
     }
 
-    /// Every check of [`ServerRound::accept`]; returns the weight.
-    fn validate(&self, u: &ClientUpdate) -> Result<u64> {
+    /// Every check of [`ServerRound::accept`]; returns the weight, the
+    /// exponents of each tensor and, with `norm`, the tensors' L2 norm (else
+    /// 0).
+    fn validate(&self, u: &ClientUpdate, norm: bool) -> Result<(u64, Vec<Exponents>, f64)> {
         let refuse = |reason, detail: String| Err(self.refuse(u, reason, detail));
         if u.round_id != self.round_id() {
             return refuse(
@@ -398,6 +424,8 @@ impl ServerRound {
                 format!("update tensors {got:?}; the round needs {want:?}"),
             );
         }
+        let mut exponents = Vec::with_capacity(u.update.len());
+        let mut squares = 0.0;
         for t in &u.update {
             let n: Option<usize> = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
             if n != Some(t.data.len()) {
@@ -411,7 +439,16 @@ impl ServerRound {
                     ),
                 );
             }
-            if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+            // One pass: finiteness, the exponents the sums use, the norm.
+            let e;
+            (e, squares) = if norm {
+                Exponents::scan::<true>(&t.data, squares)
+            } else {
+                Exponents::scan::<false>(&t.data, squares)
+            };
+            exponents.push(e);
+            if !e.all_finite() {
+                let i = t.data.iter().position(|x| !x.is_finite()).unwrap_or(0);
                 return refuse(
                     "non_finite",
                     format!(
@@ -422,7 +459,7 @@ impl ServerRound {
                 );
             }
         }
-        if u.non_finite && u.update.iter().any(|t| t.data.iter().any(|&x| x != 0.0)) {
+        if u.non_finite && !exponents.iter().all(Exponents::all_zero) {
             return refuse(
                 "non_finite",
                 "an update marked non-finite must be all zeros".into(),
@@ -479,7 +516,7 @@ impl ServerRound {
                 );
             }
         }
-        Ok(w as u64)
+        Ok((w as u64, exponents, squares.sqrt()))
     }
 
     /// Ends the round: aggregate, server update (training), metrics.
