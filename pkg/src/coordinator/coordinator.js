@@ -21,6 +21,8 @@ import { LearningProcessState } from '../process.js';
 export const CLOSE = Object.freeze({ unauthorized: 4001, tokenInUse: 4002, protocol: 4003, helloTimeout: 4004, shutdown: 1001 });
 
 const HELLO_TIMEOUT_MS = 10_000;
+// Tasks being written to the network at once (see #attempt).
+const TASK_LANES = 4;
 // FWUP: magic[4] version:u32 round_id:u64 model_fingerprint:u64 client_key:u64 ...
 const UPDATE_CLIENT_KEY_AT = 24;
 
@@ -149,9 +151,10 @@ export class Coordinator {
     return this.#clients.size;
   }
 
-  #send(client, frame) {
+  /** Sends one frame; resolves once it is handed to the network (or failed, logged). */
+  async #send(client, frame) {
     try {
-      client.conn.send(encodeFrame(frame));
+      await client.conn.send(encodeFrame(frame));
     } catch (e) {
       this.#log(`send to ${this.#who(client)} failed: ${e.message}`);
     }
@@ -504,29 +507,37 @@ export class Coordinator {
     const planJson = JSON.stringify(plan.kind === 'train' ? t.plan : t.evaluationPlan);
     const fingerprint = this.#fingerprint();
     for (const c of selected) {
-      const number = ++this.#taskNumber;
       c.state = 'selected';
-      c.task = { number };
+      c.task = { number: ++this.#taskNumber };
       c.progress = null;
-      let fwtk;
-      try {
-        fwtk = store.task(c.key, planJson);
-      } catch (e) {
-        store.abandon();
-        throw e;
-      }
-      this.#send(c, {
+    }
+    // Tasks go out a few at a time, each written once the one before it in
+    // its lane has been handed to the network: a task holds the whole model,
+    // so building them all at once would cost the model's size per client.
+    const sendTask = async (c) => {
+      if (this.#current !== r || c.state !== 'selected' || !r.outstanding.has(c)) return;
+      const fwtk = store.task(c.key, planJson);
+      await this.#send(c, {
         type: 'task',
         round: r.roundId,
         fingerprint,
-        meta: { task: number, kind: plan.kind, round: plan.round, deadline, deadlineSeconds: plan.deadlineSeconds },
+        meta: { task: c.task.number, kind: plan.kind, round: plan.round, deadline, deadlineSeconds: plan.deadlineSeconds },
         body: fwtk,
       });
-    }
+    };
+    const queue = [...selected];
+    const lanes = Array.from({ length: Math.min(TASK_LANES, queue.length) }, async () => {
+      while (queue.length > 0) await sendTask(queue.shift());
+    });
+    const sent = Promise.all(lanes).catch((e) => {
+      this.#log(`sending the tasks of ${plan.label} failed: ${e.stack ?? e}`);
+    });
     this.#log(`${plan.label}${plan.attempt ? ` (attempt ${plan.attempt + 1})` : ''}: ${selected.length} clients selected, deadline ${plan.deadlineSeconds} s`);
     let why;
     for (;;) {
       if (this.#stopped) {
+        this.#current = null;
+        await sent;
         store.abandon();
         return null;
       }
@@ -546,13 +557,14 @@ export class Coordinator {
       await this.#waitChange(deadline - now);
     }
     // Close: the clients still working are told to stop; their late reports are refused.
+    this.#current = null;
+    await sent;
     for (const c of r.outstanding) {
       c.lastTask = c.task?.number;
       c.task = null;
       c.state = 'idle';
       this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
     }
-    this.#current = null;
     this.#phase = 'closing';
     const seconds = (Date.now() - startedAt) / 1000;
     if (r.reported < plan.minReports) {

@@ -73,15 +73,16 @@ export async function serve(options) {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const session = coordinator.connect(
       {
-        send: (bytes) => ws.send(bytes),
+        // Resolves once ws has written the frame to the socket.
+        send: (bytes) => new Promise((resolve, reject) => ws.send(bytes, (e) => (e ? reject(e) : resolve()))),
         close: (code, reason) => ws.close(code, reason),
       },
       remote,
     );
     ws.gate = gate.watch(req.socket, ws);
-    ws.isAlive = true;
+    ws.missedPongs = 0;
     ws.on('pong', () => {
-      ws.isAlive = true;
+      ws.missedPongs = 0;
     });
     ws.on('message', (data, isBinary) => {
       session.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { text: !isBinary });
@@ -97,11 +98,12 @@ export async function serve(options) {
     for (const ws of wss.clients) {
       // A connection waiting for an upload slot is not read, so its pongs wait too.
       if (gate.isWaiting(ws.gate)) continue;
-      if (!ws.isAlive) {
+      // Three pings unanswered (45 s): a busy client may answer one late.
+      if (ws.missedPongs >= 3) {
         ws.terminate();
         continue;
       }
-      ws.isAlive = false;
+      ws.missedPongs += 1;
       ws.ping();
     }
   }, HEARTBEAT_MS);
