@@ -642,7 +642,8 @@ export class Coordinator {
 }
 
 function summary(metrics) {
-  const train = metrics?.client_work?.train ?? metrics?.client_work ?? {};
+  const cw = metrics?.client_work ?? {};
+  const train = cw.train ?? cw.eval?.current_round_metrics ?? cw;
   const parts = [];
   for (const k of ['loss', 'sparse_categorical_accuracy', 'mean_squared_error', 'num_examples']) {
     if (typeof train[k] === 'number') parts.push(`${k} ${Number.isInteger(train[k]) ? train[k] : train[k].toFixed(4)}`);
