@@ -65,7 +65,12 @@ if (command === 'tokens') {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await server.done;
+  const outcome = await server.done;
+  if (outcome.error) {
+    process.stderr.write(`fedwasm serve: failed after ${outcome.round} rounds: ${outcome.error.message}\n`);
+    await server.close();
+    process.exit(1);
+  }
   if (args['exit-when-done']) {
     await server.close();
     process.exit(0);

@@ -260,3 +260,31 @@ test('garbage, truncated, oversized, wrong-round, NaN, wrong-shape and too-large
     await server.close();
   }
 });
+
+test('stopping the coordinator mid-round, with clients training, ends cleanly', async () => {
+  const tk = tokens(4);
+  const log = logSink();
+  const server = await serve({ task: w1Task({ rounds: 3, clientsPerRound: 4, overSelection: 1, minReports: 4, tokens: tk }), port: 0, log });
+  // Slow clients (a yield every batch), so the round is open when it stops.
+  const f = fleet(server.url, { data: data.train, ids: data.ids.slice(0, 4), tokenList: tk, yieldEvery: 1, yieldGapMs: 0 });
+  try {
+    await until(() => server.coordinator.status().phase === 'training', { what: 'a round open' });
+    await server.close();
+    const out = await server.done;
+    assert.equal(out.error, undefined);
+    assert.ok(out.round < 3);
+    assert.ok(!log.lines.some((l) => /failed|TypeError/.test(l)), log.lines.join('\n'));
+  } finally {
+    f.close();
+  }
+});
+
+test('a second coordinator on a port in use fails to start and leaves nothing running', async () => {
+  const tk = tokens(2);
+  const first = await serve({ task: w1Task({ tokens: tk }), port: 0, log: () => {} });
+  try {
+    await assert.rejects(serve({ task: w1Task({ tokens: tk }), port: first.port, log: () => {} }), (e) => e.code === 'io' && /in use/.test(e.message));
+  } finally {
+    await first.close();
+  }
+});

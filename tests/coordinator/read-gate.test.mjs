@@ -59,6 +59,35 @@ test('a connection put in line by a chunk that held a whole small message is let
   assert.deepEqual(gate.stats, { active: 0, waiting: 0 });
 });
 
+test('a queued connection that closes leaves the others in line, in order', () => {
+  const gate = new ReadGate(1);
+  const [a, b, c] = [0, 1, 2].map(() => fakeConnection(gate));
+  a.chunk(1000);
+  b.chunk(1000);
+  c.chunk(1000);
+  assert.deepEqual(gate.stats, { active: 1, waiting: 2 });
+  b.ws.emit('close'); // b leaves while in line
+  assert.deepEqual(gate.stats, { active: 1, waiting: 1 });
+  a.ws.emit('message');
+  assert.equal(c.socket.paused, false, 'c is read next');
+  assert.deepEqual(gate.stats, { active: 1, waiting: 0 });
+});
+
+test('a ping between the fragments of a message does not free its slot', () => {
+  const gate = new ReadGate(1);
+  const [a, b] = [0, 1].map(() => fakeConnection(gate));
+  a.chunk(100_000); // a message under way...
+  a.ws.emit('ping'); // ...with a ping among its fragments
+  b.chunk(1000);
+  assert.equal(b.socket.paused, true, 'a still holds the slot');
+  a.ws.emit('message');
+  assert.equal(b.socket.paused, false);
+  b.ws.emit('message');
+  a.chunk(6); // a ping alone
+  a.ws.emit('ping');
+  assert.deepEqual(gate.stats, { active: 0, waiting: 0 });
+});
+
 test('a sender that stalls mid-message is reported after the timeout', async () => {
   const gate = new ReadGate(1);
   const a = fakeConnection(gate);

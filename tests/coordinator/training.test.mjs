@@ -42,7 +42,7 @@ const faultTask = (tk) => w1Task({
   clientsPerRound: N,
   overSelection: 1,
   minReports: Math.floor(N / 2),
-  reportDeadlineSeconds: 20,
+  reportDeadlineSeconds: 60,
   // Wait for every client (the ones cut reconnect in well under a second).
   selectionTimeoutSeconds: 20,
   clientOptimizer: { name: 'adam', learningRate: 0.001 },
@@ -105,7 +105,7 @@ test('30% of the selected clients killed mid-round every round: every round clos
   assert.equal(faulty.cp.round, 8);
   for (const h of faulty.cp.history) {
     assert.ok(h.dropped >= Math.round(0.3 * N) - 1, `round ${h.round}: ${h.dropped} clients dropped`);
-    assert.ok(h.seconds <= 20 + 1, `round ${h.round} closed after ${h.seconds} s (deadline 20 s)`);
+    assert.ok(h.seconds <= 60, `round ${h.round} closed after ${h.seconds} s, by its deadline (60 s)`);
   }
   for (const h of clean.cp.history) assert.equal(h.reported, N, `fault-free round ${h.round}: every client reported`);
   const testIds = data.test.clientIds;
@@ -148,9 +148,9 @@ test('the coordinator SIGKILLed twice mid-round and restarted: completed rounds 
         const s = await server.status();
         return s.round >= after && s.phase === 'training' && s.current?.reported >= 1;
       }, { timeoutMs: 120_000, everyMs: 10, what: `a round open after round ${after}` });
-      const before = await checkpointOf(state);
       server.kill('SIGKILL');
       assert.equal((await server.exited).signal, 'SIGKILL');
+      const before = await checkpointOf(state);
       seen.push(before);
       server = await start();
       assert.match(server.output, new RegExp(`resumed from .*: ${before.round} of 6 rounds complete`));

@@ -101,9 +101,12 @@ export class CheckpointStore {
     try {
       await fh.writeFile(bytes);
       await fh.sync();
-    } finally {
+    } catch (e) {
       await fh.close();
+      await unlink(tmp).catch(() => {});
+      throw new FedwasmError('io', `writing checkpoint ${tmp}: ${e.message}`);
     }
+    await fh.close();
     try {
       await rename(tmp, this.path);
     } catch (e) {

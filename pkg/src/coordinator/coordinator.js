@@ -21,6 +21,8 @@ import { LearningProcessState } from '../process.js';
 export const CLOSE = Object.freeze({ unauthorized: 4001, tokenInUse: 4002, protocol: 4003, helloTimeout: 4004, shutdown: 1001 });
 
 const HELLO_TIMEOUT_MS = 10_000;
+// Refused messages after which a connection is closed.
+const MAX_REFUSALS = 100;
 // Tasks being written to the network at once (see #attempt).
 const TASK_LANES = 4;
 // FWUP: magic[4] version:u32 round_id:u64 model_fingerprint:u64 client_key:u64 ...
@@ -113,8 +115,11 @@ export class Coordinator {
       probe.abandon();
     }
     this.#loop().catch((e) => {
-      this.#log(`coordinator stopped: ${e.stack ?? e}`);
-      this.#finish();
+      this.#phase = 'failed';
+      this.#failure = String(e?.message ?? e);
+      this.#log(`coordinator failed: ${e.stack ?? e}`);
+      for (const c of this.#clients.values()) c.conn.close(CLOSE.shutdown, 'coordinator failed');
+      this.#finish(e);
     });
   }
 
@@ -127,9 +132,12 @@ export class Coordinator {
     this.#finish();
   }
 
-  #finish() {
-    this.#resolveDone({ round: this.#round, history: this.history });
+  /** `done` resolves `{ round, history }`, with `error` when the coordinator failed (a checkpoint it could not write, ...). */
+  #finish(error) {
+    this.#resolveDone(error ? { round: this.#round, history: this.history, error } : { round: this.#round, history: this.history });
   }
+
+  #failure = null;
 
   // ---- connections ----
 
@@ -167,9 +175,15 @@ export class Coordinator {
   /** Refuses one message: an error frame to that client, one log line; the round goes on. */
   #refuse(client, reason, message, { fatal = false, round } = {}) {
     this.#refusals[reason] = (this.#refusals[reason] ?? 0) + 1;
-    if (this.#current) this.#current.refused += 1;
+    if (this.#current?.outstanding.has(client)) this.#current.refused += 1;
+    client.refusals = (client.refusals ?? 0) + 1;
     this.#log(`refused from ${this.#who(client)}: ${reason}: ${message}`);
     this.#send(client, { type: 'error', round, meta: { code: fatal ? 'unauthorized' : 'refused', reason, message, fatal } });
+    // A connection that keeps sending what is refused is let go.
+    if (!fatal && client.refusals >= MAX_REFUSALS) {
+      this.#log(`${this.#who(client)}: ${client.refusals} messages refused; closing the connection`);
+      this.#drop(client, CLOSE.protocol, 'too many refused messages');
+    }
   }
 
   #drop(client, code, reason) {
@@ -178,14 +192,19 @@ export class Coordinator {
 
   #message(client, bytes, { text = false } = {}) {
     if (text) {
-      this.#refuse(client, 'text', 'frames are binary messages; a text message was sent');
+      const fatal = client.state === 'hello';
+      this.#refuse(client, 'text', 'frames are binary messages; a text message was sent', { fatal });
+      if (fatal) this.#drop(client, CLOSE.protocol, 'hello first');
       return;
     }
     let frame;
     try {
       frame = decodeFrame(bytes);
     } catch (e) {
-      this.#refuse(client, e.reason ?? 'malformed', e.message);
+      // Before hello, anything unreadable ends the connection.
+      const fatal = client.state === 'hello';
+      this.#refuse(client, e.reason ?? 'malformed', e.message, { fatal });
+      if (fatal) this.#drop(client, CLOSE.protocol, 'hello first');
       return;
     }
     if (client.state === 'hello') {
@@ -276,7 +295,7 @@ export class Coordinator {
     clearTimeout(client.helloTimer);
     this.#clients.delete(client.conn);
     if (client.key !== null && this.#keysInUse.get(client.key) === client) this.#keysInUse.delete(client.key);
-    if (client.state === 'selected') {
+    if (client.state === 'selected' && this.#current?.outstanding.has(client)) {
       this.#current.dropped += 1;
       this.#release(client, 'disconnected');
     }
@@ -286,6 +305,7 @@ export class Coordinator {
   #release(client, why) {
     const r = this.#current;
     if (r && r.outstanding.delete(client)) {
+      client.lastTask = client.task?.number;
       client.task = null;
       this.#log(`client ${client.key} gave up its task of ${r.kind === 'train' ? 'round' : 'the evaluation after round'} ${r.round}: ${why}`);
       this.#signal();
@@ -453,6 +473,24 @@ export class Coordinator {
     this.#log(result ? `evaluation after round ${this.#round}: ${result.stats.reported} reports; ${summary(result.metrics)}` : `evaluation after round ${this.#round} abandoned twice; training goes on`);
   }
 
+  /**
+   * Ends round `r` for the clients still working on it: they are told to
+   * stop and their late reports are refused; one whose task is still being
+   * written (a client that does not read) is disconnected.
+   */
+  #closeOutstanding(r, why, { notify = true } = {}) {
+    this.#current = null;
+    for (const c of r.outstanding) {
+      c.lastTask = c.task?.number;
+      c.task = null;
+      c.state = 'idle';
+      if (!notify) continue;
+      if (c.sending) this.#drop(c, CLOSE.protocol, 'too slow to take its task');
+      else this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
+    }
+    r.outstanding.clear();
+  }
+
   #evalInitial = null;
   #evalSpecJson = null;
 
@@ -517,6 +555,7 @@ export class Coordinator {
     const sendTask = async (c) => {
       if (this.#current !== r || c.state !== 'selected' || !r.outstanding.has(c)) return;
       const fwtk = store.task(c.key, planJson);
+      c.sending = true;
       await this.#send(c, {
         type: 'task',
         round: r.roundId,
@@ -524,20 +563,22 @@ export class Coordinator {
         meta: { task: c.task.number, kind: plan.kind, round: plan.round, deadline, deadlineSeconds: plan.deadlineSeconds },
         body: fwtk,
       });
+      c.sending = false;
     };
     const queue = [...selected];
     const lanes = Array.from({ length: Math.min(TASK_LANES, queue.length) }, async () => {
       while (queue.length > 0) await sendTask(queue.shift());
     });
-    const sent = Promise.all(lanes).catch((e) => {
+    Promise.all(lanes).catch((e) => {
       this.#log(`sending the tasks of ${plan.label} failed: ${e.stack ?? e}`);
     });
+    // The lanes stop at the round's close: sendTask checks #current first,
+    // and uses the store only before it awaits the network.
     this.#log(`${plan.label}${plan.attempt ? ` (attempt ${plan.attempt + 1})` : ''}: ${selected.length} clients selected, deadline ${plan.deadlineSeconds} s`);
     let why;
     for (;;) {
       if (this.#stopped) {
-        this.#current = null;
-        await sent;
+        this.#closeOutstanding(r, 'the coordinator is stopping', { notify: false });
         store.abandon();
         return null;
       }
@@ -556,15 +597,7 @@ export class Coordinator {
       }
       await this.#waitChange(deadline - now);
     }
-    // Close: the clients still working are told to stop; their late reports are refused.
-    this.#current = null;
-    await sent;
-    for (const c of r.outstanding) {
-      c.lastTask = c.task?.number;
-      c.task = null;
-      c.state = 'idle';
-      this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
-    }
+    this.#closeOutstanding(r, why);
     this.#phase = 'closing';
     const seconds = (Date.now() - startedAt) / 1000;
     if (r.reported < plan.minReports) {
@@ -610,6 +643,7 @@ export class Coordinator {
         reportDeadlineSeconds: this.#task.reportDeadlineSeconds,
       },
       phase: this.#phase,
+      failure: this.#failure,
       round: this.#round,
       uptimeSeconds: (Date.now() - this.#started) / 1000,
       clients: {

@@ -55,18 +55,26 @@ export class ReadGate {
       else if (entry.paused) {
         // The chunk that put it in line held a whole message (a `ready`,
         // a `progress`): it is not mid-message, so it needs no slot.
-        this.#queue.splice(this.#queue.indexOf(entry), 1);
+        const q = this.#queue.indexOf(entry);
+        if (q >= 0) this.#queue.splice(q, 1);
         entry.paused = false;
         entry.resume();
       }
     };
+    // A control frame (at most 131 bytes) may come between the fragments of
+    // a message: it ends a message only when it is all that was read.
+    const control = () => {
+      if (entry.partial <= 131) boundary();
+    };
     ws.on('message', boundary);
-    ws.on('ping', boundary);
-    ws.on('pong', boundary);
+    ws.on('ping', control);
+    ws.on('pong', control);
     ws.on('close', () => {
       const q = this.#queue.indexOf(entry);
       if (q >= 0) this.#queue.splice(q, 1);
-      boundary();
+      entry.paused = false;
+      entry.partial = 0;
+      if (this.#active.delete(entry)) this.#next();
     });
     return entry;
   }

@@ -9,6 +9,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { FedwasmError } from '../errors.js';
 import { Coordinator } from './coordinator.js';
@@ -32,14 +33,12 @@ const MESSAGE_TIMEOUT_MS = 120_000;
 export async function serve(options) {
   const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator } = options;
   await ready();
-  const task = typeof taskOption === 'string' ? readTaskFile(taskOption) : parseTask(taskOption);
-  const coordinator = new Coordinator(task, { aggregator: aggregator ?? (await loadAggregator()), stateDir, log });
-  await coordinator.start();
-
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new FedwasmError('invalid_argument', 'serve: give both tlsCert and tlsKey, or neither');
   }
   const tls = tlsCert !== undefined;
+  const task = typeof taskOption === 'string' ? readTaskFile(taskOption) : parseTask(taskOption);
+  const coordinator = new Coordinator(task, { aggregator: aggregator ?? (await loadAggregator()), stateDir, log });
   const onRequest = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/status') {
@@ -56,9 +55,12 @@ export async function serve(options) {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('fedwasm coordinator: GET /status, or connect a WebSocket client\n');
   };
-  const http = tls
-    ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
-    : createHttpServer(onRequest);
+  let http;
+  try {
+    http = tls ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest) : createHttpServer(onRequest);
+  } catch (e) {
+    throw new FedwasmError('io', `serve: the TLS certificate or key: ${e.message}`);
+  }
   const wss = new WebSocketServer({ noServer: true, maxPayload: task.limits.messageBytes, perMessageDeflate: false });
   const gate = new ReadGate(task.limits.concurrentUploads);
   http.on('upgrade', (req, socket, head) => {
@@ -81,8 +83,9 @@ export async function serve(options) {
     );
     ws.gate = gate.watch(req.socket, ws);
     ws.missedPongs = 0;
-    ws.on('pong', () => {
-      ws.missedPongs = 0;
+    // Only the answer to our own ping counts (an unsolicited pong proves nothing).
+    ws.on('pong', (data) => {
+      if (ws.nonce && data.equals(ws.nonce)) ws.missedPongs = 0;
     });
     ws.on('message', (data, isBinary) => {
       session.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { text: !isBinary });
@@ -104,18 +107,28 @@ export async function serve(options) {
         continue;
       }
       ws.missedPongs += 1;
-      ws.ping();
+      ws.nonce = randomBytes(8);
+      ws.ping(ws.nonce);
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
-  await new Promise((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(port, host, () => {
-      http.off('error', reject);
-      resolve();
+  try {
+    await new Promise((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, host, () => {
+        http.off('error', reject);
+        resolve();
+      });
     });
-  });
+    // Rounds start once the server listens (a port in use leaves nothing running).
+    await coordinator.start();
+  } catch (e) {
+    clearInterval(heartbeat);
+    coordinator.stop();
+    await new Promise((resolve) => http.close(() => resolve()));
+    throw e.code === 'EADDRINUSE' ? new FedwasmError('io', `serve: ${host}:${port} is in use`) : e;
+  }
   const bound = http.address().port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const url = `${tls ? 'wss' : 'ws'}://${shownHost}:${bound}/`;

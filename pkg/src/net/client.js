@@ -178,6 +178,7 @@ export class FederatedClient {
       this.#fail(toFedwasmError(e));
       return;
     }
+    if (this.#closedByUser) return;
     let ws;
     try {
       ws = new WS(this.#url);
