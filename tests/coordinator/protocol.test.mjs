@@ -288,3 +288,26 @@ test('a second coordinator on a port in use fails to start and leaves nothing ru
     await first.close();
   }
 });
+
+test('a checkpoint of another task is refused; the same task resumes from it', async () => {
+  const tk = tokens(2);
+  const dir = await tempDir();
+  const task = w1Task({ rounds: 1, clientsPerRound: 2, overSelection: 1, minReports: 2, tokens: tk });
+  const first = await serve({ task, port: 0, stateDir: dir, log: () => {} });
+  const f = fleet(first.url, { data: data.train, ids: data.ids.slice(0, 2), tokenList: tk });
+  await first.done;
+  f.close();
+  await first.close();
+  // Another learning rate: another task.
+  const other = { ...task, clientOptimizer: { name: 'sgd', learningRate: 0.5 } };
+  await assert.rejects(serve({ task: other, port: 0, stateDir: dir, log: () => {} }), (e) => e.code === 'refused' && e.reason === 'task_fingerprint' && /another task/.test(e.message));
+  // The same task with more rounds and new tokens resumes after round 1.
+  const lines = [];
+  const again = await serve({ task: { ...task, rounds: 2, tokens: tokens(2, 'new') }, port: 0, stateDir: dir, log: (l) => lines.push(l) });
+  try {
+    assert.equal(again.coordinator.round, 1);
+    assert.ok(lines.some((l) => /resumed from .*: 1 of 2 rounds complete/.test(l)), lines.join('\n'));
+  } finally {
+    await again.close();
+  }
+});

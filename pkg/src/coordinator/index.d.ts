@@ -45,24 +45,25 @@ export interface RoundRecord {
   closedBy: string;
   checkpointBytes?: number;
   /** The federated evaluation after this round (task field `evaluation`). */
-  evaluation?: { metrics: any; seconds: number; selected: number; reported: number; refused: number; dropped: number; attempts: number; closedBy: string } | { abandoned: true; attempts: number; why: string };
+  evaluation?: { metrics: any; startedAt: string; seconds: number; selected: number; reported: number; refused: number; dropped: number; attempts: number; closedBy: string } | { abandoned: true; attempts: number; why: string };
 }
 
 export interface Status {
   protocol: number;
   task: { id: string; algorithm: string; model: string; rounds: number; clientsPerRound: number; selected: number; minReports: number; reportDeadlineSeconds: number };
-  phase: 'starting' | 'selecting' | 'training' | 'evaluating' | 'closing' | 'done';
+  phase: 'starting' | 'selecting' | 'training' | 'evaluating' | 'closing' | 'done' | 'failed';
+  failure: string | null;
   round: number;
   uptimeSeconds: number;
   clients: { connected: number; authenticating: number; waiting: number; selected: number; idle: number };
   current: null | { kind: 'train' | 'evaluate'; round: number; attempt: number; startedAt: string; deadline: string; secondsLeft: number; selected: number; reported: number; refused: number; dropped: number; training: { client: number; examples: number }[] };
-  lastAbandoned: null | { round: number; attempt: number; why: string; reported: number; dropped: number; refused: number };
+  lastAbandoned: null | { kind: 'train' | 'evaluate'; round: number; attempt: number; why: string; reported: number; dropped: number; refused: number };
   refusals: Record<string, number>;
   history: RoundRecord[];
 }
 
 export class Coordinator {
-  readonly done: Promise<{ round: number; history: RoundRecord[] }>;
+  readonly done: Promise<{ round: number; history: RoundRecord[]; error?: unknown }>;
   readonly round: number;
   readonly history: RoundRecord[];
   readonly state: Uint8Array | null;
@@ -81,6 +82,8 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   log?: (line: string) => void;
+  /** The aggregator module to use (default: `loadAggregator()` of `fedwasm/aggregator`). */
+  aggregator?: object;
 }
 
 export interface Server {
@@ -88,7 +91,8 @@ export interface Server {
   statusUrl: string;
   port: number;
   coordinator: Coordinator;
-  done: Promise<{ round: number; history: RoundRecord[] }>;
+  /** Resolves when every round is complete, or the coordinator stopped or failed (`error`). */
+  done: Promise<{ round: number; history: RoundRecord[]; error?: unknown }>;
   close(): Promise<void>;
 }
 
