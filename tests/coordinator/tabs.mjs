@@ -12,6 +12,8 @@
 // people's browsers would. `problems` lists console errors, uncaught
 // exceptions and failed requests of the page (tests expect none).
 
+import { recordProblems } from '../pkg-browser/problems.mjs';
+
 const PACK = 'data/femnist_digits_100.bin';
 
 /** launch() of tests/pkg-browser/chromium.mjs, or www/headless.mjs's where only www/ has playwright-core installed. */
@@ -41,18 +43,7 @@ export function clientPageUrl(wwwUrl, { coordinatorUrl, token, writer, backend =
 export async function openTab(browser, url, { viewport = { width: 1000, height: 900 }, allow = [] } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
-  const problems = [];
-  const note = (what) => {
-    if (!allow.some((re) => re.test(what))) problems.push(what);
-  };
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') note(`console.error: ${msg.text()}`);
-  });
-  page.on('pageerror', (e) => note(`uncaught: ${e.stack || e.message}`));
-  page.on('requestfailed', (r) => note(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.url()}`);
-  });
+  const { problems } = recordProblems(page, allow);
   await page.goto(url);
   return { page, context, problems };
 }

@@ -5,6 +5,7 @@
 // then runs on SwiftShader (a CPU Vulkan) on a machine without a GPU.
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { recordProblems } from './problems.mjs';
 
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 export const chromiumArgs = [
@@ -32,18 +33,7 @@ export async function launch() {
  */
 export async function openPage(browser, url, { allow = [] } = {}) {
   const page = await browser.newPage();
-  const problems = [];
-  const note = (what) => {
-    if (!allow.some((re) => re.test(what))) problems.push(what);
-  };
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') note(`console.error: ${msg.text()}`);
-  });
-  page.on('pageerror', (e) => note(`uncaught: ${e.stack || e.message}`));
-  page.on('requestfailed', (r) => note(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.url()}`);
-  });
+  const { problems, note } = recordProblems(page, allow);
   page.on('worker', (w) => {
     w.on('console', (msg) => {
       if (msg.type() === 'error') note(`worker console.error: ${msg.text()}`);
