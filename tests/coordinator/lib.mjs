@@ -52,11 +52,13 @@ export function w1Task(overrides = {}) {
 
 /**
  * Connects one client per id (token i for ids[i]); returns the clients and
- * a close() for all. `onClient(client, i)` may add listeners.
+ * a close() for all. `onClient(client, i)` may add listeners;
+ * `WebSocketFor(i)` may give client i its own WebSocket class.
  */
-export function fleet(url, { data, ids, tokenList, onClient, ...options }) {
+export function fleet(url, { data, ids, tokenList, onClient, WebSocketFor, ...options }) {
   const clients = ids.map((id, i) => {
-    const c = fw.connect(url, { token: tokenList[i], data, clientId: id, backend: 'cpu', storage: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, ...options });
+    const WebSocket = WebSocketFor?.(i);
+    const c = fw.connect(url, { token: tokenList[i], data, clientId: id, backend: 'cpu', storage: false, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, ...options, ...(WebSocket ? { WebSocket } : {}) });
     onClient?.(c, i);
     return c;
   });
@@ -84,13 +86,16 @@ export async function writeTask(dir, task) {
   return file;
 }
 
-/** Polls `fn` every `everyMs` until it returns a truthy value (or throws after `timeoutMs`). */
-export async function until(fn, { timeoutMs = 60_000, everyMs = 50, what = 'condition' } = {}) {
+/**
+ * Polls `fn` every `everyMs` until it returns a truthy value, or throws
+ * after `timeoutMs`, with `describe()` (what was seen last) in the message.
+ */
+export async function until(fn, { timeoutMs = 60_000, everyMs = 50, what = 'condition', describe } = {}) {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${describe ? `; last seen: ${await describe()}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { decodeCheckpoint } from '../../pkg/src/coordinator/index.js';
+import { TYPES } from '../../pkg/src/net/frames.js';
 import { fw, femnist, w1Task, tokens, fleet, testAccuracy, tempDir, writeTask, serveProcess, until } from './lib.mjs';
 
 const WS = createRequire(new URL('../../pkg/package.json', import.meta.url))('ws');
@@ -27,6 +28,22 @@ function killable() {
   };
   holder.kill = () => holder.socket?.terminate();
   return holder;
+}
+
+/**
+ * A WebSocket class whose report frames leave `ms` late (a slow client:
+ * its round stays open, with some reports in, for about `ms`).
+ */
+function slowReports(ms) {
+  return class extends WS {
+    send(data, ...rest) {
+      const bytes = new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, data.byteLength);
+      if (bytes[6] !== TYPES.report) return super.send(data, ...rest);
+      setTimeout(() => {
+        if (this.readyState === WS.OPEN) super.send(data, ...rest);
+      }, ms);
+    }
+  };
 }
 
 async function checkpointOf(dir) {
@@ -139,15 +156,33 @@ test('the coordinator SIGKILLed twice mid-round and restarted: completed rounds 
   const args = ['--task', file, '--state-dir', state];
   const start = () => serveProcess([...args, '--port', port]);
   let server = await start();
-  // Slow clients (a yield every batch, 5 ms apart), so rounds stay open long enough to be killed in.
-  const f = fleet(server.url, { data: data.train, ids: data.ids.slice(0, n), tokenList: tk, yieldEvery: 1, yieldGapMs: 0 });
+  // Every round selects all 12 clients and closes at 8 reports. Clients
+  // 4..11 send their reports 1.5 s late, so each round stays open with the
+  // first reports in (from clients 0..3) for over a second: the window the
+  // kills aim at, wide whatever the machine's load.
+  const errors = [];
+  const Slow = slowReports(1500);
+  const f = fleet(server.url, {
+    data: data.train, ids: data.ids.slice(0, n), tokenList: tk,
+    onClient: (c, i) => c.on('error', (e) => errors.push(`client ${i}: ${e.error.message}`)),
+    WebSocketFor: (i) => (i < 4 ? undefined : Slow),
+  });
   const seen = [];
+  let last = null;
+  // What a timeout reports: the last status, each client's state, their errors and the coordinator's last lines.
+  const describe = () => JSON.stringify({
+    status: last && { round: last.round, phase: last.phase, current: last.current, clients: last.clients },
+    clientStates: f.clients.map((c) => c.state),
+    errors: errors.slice(-20),
+    output: server.output.split('\n').slice(-30),
+  }, null, 1);
   try {
     for (const after of [1, 3]) {
       await until(async () => {
-        const s = await server.status();
+        const s = (last = await server.status());
+        if (s.phase === 'done') throw new Error(`the rounds ended before a kill after round ${after}: ${describe()}`);
         return s.round >= after && s.phase === 'training' && s.current?.reported >= 1;
-      }, { timeoutMs: 120_000, everyMs: 10, what: `a round open after round ${after}` });
+      }, { timeoutMs: 120_000, everyMs: 10, what: `a round open after round ${after}`, describe });
       server.kill('SIGKILL');
       assert.equal((await server.exited).signal, 'SIGKILL');
       const before = await checkpointOf(state);
@@ -158,7 +193,7 @@ test('the coordinator SIGKILLed twice mid-round and restarted: completed rounds 
       assert.equal(s.round, before.round, 'resumes after the last completed round');
       assert.deepEqual(s.history, JSON.parse(JSON.stringify(before.history)), 'the history as checkpointed');
     }
-    await until(async () => (await server.status()).phase === 'done', { timeoutMs: 180_000, everyMs: 100, what: 'the last round' });
+    await until(async () => (last = await server.status()).phase === 'done', { timeoutMs: 180_000, everyMs: 100, what: 'the last round', describe });
     const final = await checkpointOf(state);
     assert.equal(final.round, 6);
     assert.deepEqual(final.history.map((h) => h.round), [1, 2, 3, 4, 5, 6], 'every round once, in order');
