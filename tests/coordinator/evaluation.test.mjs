@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve } from '../../pkg/src/coordinator/index.js';
-import { femnist, fleet, tempDir, testAccuracy, tokens, until, w1Task } from './lib.mjs';
+import { femnist, fleet, fw, tempDir, testAccuracy, tokens, until, w1Task } from './lib.mjs';
 import { CheckpointStore } from '../../pkg/src/coordinator/checkpoint.js';
 
 test('evaluation rounds after rounds 2 and 3 of 3 (every 2, and the last), on the clients\' test examples', async () => {
@@ -42,6 +42,50 @@ test('evaluation rounds after rounds 2 and 3 of 3 (every 2, and the last), on th
     const cp = await new CheckpointStore(dir).load();
     assert.deepEqual(cp.history.map((h) => Boolean(h.evaluation)), [false, true, true]);
     assert.ok(log.some((l) => /evaluation after round 3: 6 reports/.test(l)), log.join('\n'));
+    await until(() => f.clients.every((c) => c.state === 'done'), { what: 'clients done' });
+  } finally {
+    f.close();
+    await server.close();
+  }
+});
+
+test('FedRecon: an evaluation round after each round reconstructs on part of each client\'s ratings and evaluates the rest; the loss falls', async () => {
+  const users = 4;
+  const data = await fw.ClientData.syntheticRatings({ users, items: 30, rank: 2, ratingsPerUser: 30, noise: 0.3, seed: 2 });
+  const tk = tokens(users);
+  const server = await serve({
+    port: 0,
+    log: () => {},
+    task: {
+      model: { builtin: 'matrixFactorization', options: { items: 30, dim: 4 } },
+      algorithm: 'fedRecon',
+      rounds: 2,
+      clientsPerRound: users,
+      minReports: users,
+      reportDeadlineSeconds: 30,
+      clientOptimizer: { name: 'sgd', learningRate: 0.3 },
+      reconstructionOptimizer: { name: 'sgd', learningRate: 0.5 },
+      preprocessing: { batchSize: 5 },
+      tokens: tk,
+      evaluation: { every: 1 },
+    },
+  });
+  const f = fleet(server.url, { data, testData: data, ids: data.clientIds, tokenList: tk });
+  try {
+    const { history } = await server.done;
+    assert.equal(history.length, 2);
+    const ratings = data.clientIds.reduce((a, id) => a + data.numExamples(id), 0);
+    const losses = history.map((h) => {
+      const e = h.evaluation;
+      assert.ok(e && !e.abandoned, `an evaluation after round ${h.round}: ${JSON.stringify(e)}`);
+      assert.equal(e.reported, users);
+      const m = e.metrics.client_work.eval.current_round_metrics;
+      // Reconstruction takes part of each client's ratings; the rest are evaluated.
+      assert.ok(m.num_examples > 0 && m.num_examples < ratings, `${m.num_examples} of ${ratings} ratings evaluated`);
+      assert.ok(Number.isFinite(m.loss) && m.loss > 0, `evaluation loss after round ${h.round}: ${m.loss}`);
+      return m.loss;
+    });
+    assert.ok(losses[1] < losses[0], `the evaluation loss falls as the model trains: ${losses.join(' -> ')}`);
     await until(() => f.clients.every((c) => c.state === 'done'), { what: 'clients done' });
   } finally {
     f.close();

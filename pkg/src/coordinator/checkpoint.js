@@ -11,10 +11,11 @@
 //   state (FWCK) | crc32 u32 of everything before it (IEEE)
 // Non-finite numbers in the history (a diverged round's loss) are written
 // as {"$float": "NaN" | "Infinity" | "-Infinity"} and read back as numbers.
-import { open, mkdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FedwasmError } from '../errors.js';
 import { crc32 } from './crc32.js';
+import { writeFileDurably } from '../durable-file.js';
 
 const MAGIC = 'FWCO';
 const VERSION = 1;
@@ -94,32 +95,8 @@ export class CheckpointStore {
   }
 
   async save(checkpoint) {
-    await mkdir(this.#dir, { recursive: true });
     const bytes = encodeCheckpoint(checkpoint);
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } catch (e) {
-      await fh.close();
-      await unlink(tmp).catch(() => {});
-      throw new FedwasmError('io', `writing checkpoint ${tmp}: ${e.message}`);
-    }
-    await fh.close();
-    try {
-      await rename(tmp, this.path);
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw new FedwasmError('io', `writing checkpoint ${this.path}: ${e.message}`);
-    }
-    // The rename itself is durable once the directory is synced.
-    const dir = await open(this.#dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileDurably(this.path, bytes, 'checkpoint');
     return bytes.length;
   }
 }

@@ -1,10 +1,11 @@
 // A client's storage in a Node.js directory (see storage.js).
-import { open, mkdir, rename, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FedwasmError } from '../errors.js';
 import { checkKey } from './storage.js';
+import { writeFileDurably } from '../durable-file.js';
 
-/** A directory (Node.js): `dir/key`, each written to a temporary file, fsynced and renamed. */
+/** A directory (Node.js): `dir/key`, each replaced atomically and durably (durable-file.js). */
 export function directoryStorage(dir) {
   if (typeof dir !== 'string' || dir === '') throw new FedwasmError('invalid_argument', 'directoryStorage: give a directory path');
   return {
@@ -20,18 +21,7 @@ export function directoryStorage(dir) {
       }
     },
     async set(key, bytes) {
-      const file = join(dir, checkKey(key));
-      await mkdir(dir, { recursive: true });
-      const tmp = `${file}.tmp`;
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
+      await writeFileDurably(join(dir, checkKey(key)), bytes, 'client state');
     },
   };
 }
-
