@@ -10,6 +10,8 @@
 //! * [`fnv1a64`]: 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime
 //!   `0x100000001b3`), for model fingerprints.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
 /// The byte-at-a-time lookup table.
 const TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
@@ -32,20 +34,28 @@ const TABLE: [u32; 256] = {
 };
 
 /// The slicing tables: `t[k][b]` is the CRC state after byte `b` followed
-/// by `k` zero bytes (`t[0]` is [`TABLE`]).
-fn slicing_tables() -> &'static [[u32; 256]; 16] {
-    static TABLES: std::sync::OnceLock<[[u32; 256]; 16]> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let mut t = [[0u32; 256]; 16];
-        t[0] = TABLE;
-        for k in 1..16 {
-            let prev = t[k - 1];
-            for (v, p) in t[k].iter_mut().zip(prev) {
-                *v = (p >> 8) ^ TABLE[(p & 0xFF) as usize];
+/// by `k` zero bytes (`t[0]` is [`TABLE`]). Built on first use, by
+/// whichever threads get there first: each writes the same values (relaxed
+/// atomic stores, which compile to plain stores), then marks them ready.
+/// (A `OnceLock` costs the aggregator's wasm its `Once` machinery.)
+fn slicing_tables() -> &'static [[AtomicU32; 256]; 16] {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicU32 = AtomicU32::new(0);
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ROW: [AtomicU32; 256] = [ZERO; 256];
+    static TABLES: [[AtomicU32; 256]; 16] = [ROW; 16];
+    static READY: AtomicBool = AtomicBool::new(false);
+    if !READY.load(Ordering::Acquire) {
+        for (b, &v) in TABLE.iter().enumerate() {
+            let mut c = v;
+            for row in &TABLES {
+                row[b].store(c, Ordering::Relaxed);
+                c = (c >> 8) ^ TABLE[(c & 0xFF) as usize];
             }
         }
-        t
-    })
+        READY.store(true, Ordering::Release);
+    }
+    &TABLES
 }
 
 /// CRC-32 of `bytes`.
@@ -66,7 +76,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
             // masks run at half the speed in V8.
             macro_rules! at {
                 ($k:literal, $word:ident, $byte:literal) => {
-                    t[$k][($word >> (8 * $byte)) as u8 as usize]
+                    t[$k][($word >> (8 * $byte)) as u8 as usize].load(Ordering::Relaxed)
                 };
             }
             c = at!(15, lo, 0)
