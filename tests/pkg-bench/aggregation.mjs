@@ -1,6 +1,6 @@
 // Aggregation throughput of the npm package's aggregator (issue 11), side
 // by side in one run:
-//   node tests/pkg-bench/aggregation.mjs [--reps N] [--clients K] [--json]
+//   node tests/pkg-bench/aggregation.mjs [--reps N] [--clients K] [--model NAME] [--json]
 // For each model (cnn_dropout's 1,199,882 parameters in its 8 tensors, and
 // softmax regression's 7,850), K clients' FWUP updates are encoded here
 // once; then, per repetition,
@@ -296,7 +296,8 @@ function bench({ name, variables }) {
   };
 }
 
-const rows = MODELS.map(bench);
+const only = process.argv.indexOf('--model');
+const rows = MODELS.filter((m) => only < 0 || m.name === process.argv[only + 1]).map(bench);
 const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? '?'}, Node ${process.version}`;
 if (asJson) {
   console.log(JSON.stringify({ machine, reps, rows }, null, 2));
