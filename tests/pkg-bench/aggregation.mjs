@@ -1,6 +1,6 @@
 // Aggregation throughput of the npm package's aggregator (issue 11), side
 // by side in one run:
-//   node tests/pkg-bench/aggregation.mjs [--reps N] [--clients K] [--json]
+//   node tests/pkg-bench/aggregation.mjs [--reps N] [--clients K] [--model NAME] [--json]
 // For each model (cnn_dropout's 1,199,882 parameters in its 8 tensors, and
 // softmax regression's 7,850), K clients' FWUP updates are encoded here
 // once; then, per repetition,
@@ -14,8 +14,15 @@
 // wasm / plain (each repetition runs both, back to back). Round setup
 // (allocating the sums) and finish() are timed apart (finish: the mean,
 // the server optimizer and the FWCK encoding).
+// With `--baseline DIR` (another build's tests/build-aggregator.sh output,
+// e.g. `--out-dir /tmp/agg-base` at an older commit), that build accepts
+// the same updates in every repetition too, between the two: the columns
+// "baseline" compare two builds under the same load.
 // Needs pkg/wasm-aggregator/ (bash tests/build-pkg.sh).
 import { availableParallelism, cpus } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadAggregator } from '../../pkg/src/aggregator.js';
 
 const arg = (name, d) => {
@@ -25,6 +32,8 @@ const arg = (name, d) => {
 const reps = arg('reps', 7);
 const clients = arg('clients', 4);
 const asJson = process.argv.includes('--json');
+const baselineAt = process.argv.indexOf('--baseline');
+const baselineDir = baselineAt < 0 ? null : resolve(process.argv[baselineAt + 1]);
 
 const MODELS = [
   {
@@ -144,6 +153,13 @@ function plainAdd(sum, base, w, u) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const agg = await loadAggregator();
+/** The wasm-bindgen module built into `dir` (its ServerRound and initialState). */
+async function loadBuild(dir) {
+  const glue = await import(pathToFileURL(`${dir}/fedwasm_aggregator.js`).href);
+  await glue.default({ module_or_path: await readFile(`${dir}/fedwasm_aggregator_bg.wasm`) });
+  return glue;
+}
+const baseline = baselineDir && (await loadBuild(baselineDir));
 
 function bench({ name, variables }) {
   const vars = variables;
@@ -158,7 +174,9 @@ function bench({ name, variables }) {
     seed: 11,
   });
   const zeros = vars.map(([, s]) => new Float32Array(count(s)));
-  agg.setLimits(JSON.stringify({ max_message_bytes: 2 ** 30 }));
+  const limits = JSON.stringify({ max_message_bytes: 2 ** 30 });
+  agg.setLimits(limits);
+  baseline?.setLimits(limits);
   const state = agg.initialState(spec, message('FWWT', tensorParts(vars, zeros)).bytes);
   const fp = fingerprint(vars);
   const updates = Array.from({ length: clients }, (_, k) => {
@@ -188,6 +206,8 @@ function bench({ name, variables }) {
   const setup = [];
   const finish = [];
   const plain = [];
+  const baseMBs = [];
+  const baseRatios = [];
   // wasm / plain of each repetition (the two run back to back, so a slow
   // moment of a shared machine slows both).
   const ratios = [];
@@ -212,6 +232,19 @@ function bench({ name, variables }) {
       }
       (maxNorm === undefined ? wasm : bounded).push(payloadMB / (tAccept / 1e3));
       if (maxNorm === undefined) setup.push(tSetup), finish.push(tFinish);
+    }
+    // The baseline build, on the same updates.
+    if (baseline) {
+      const round = new baseline.ServerRound(spec, state);
+      const t = performance.now();
+      for (const u of updates) round.accept(u.bytes, undefined);
+      const tAccept = performance.now() - t;
+      round.finish();
+      round.free();
+      if (rep >= 0) {
+        baseMBs.push(payloadMB / (tAccept / 1e3));
+        baseRatios.push(wasm[wasm.length - 1] / baseMBs[baseMBs.length - 1]);
+      }
     }
     // Plain JS over the same data.
     const sum = new Float64Array(n);
@@ -258,22 +291,27 @@ function bench({ name, variables }) {
     ratio: median(ratios),
     round_setup_ms: median(setup),
     finish_ms: median(finish),
+    ...(baseline ? { baseline_accept_mb_s: median(baseMBs), wasm_over_baseline: median(baseRatios) } : {}),
     worst_relative_difference: worst,
   };
 }
 
-const rows = MODELS.map(bench);
+const only = process.argv.indexOf('--model');
+const rows = MODELS.filter((m) => only < 0 || m.name === process.argv[only + 1]).map(bench);
 const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? '?'}, Node ${process.version}`;
 if (asJson) {
   console.log(JSON.stringify({ machine, reps, rows }, null, 2));
 } else {
   console.log(`aggregation throughput: ${machine}; ${clients} clients a round, median of ${reps} repetitions`);
-  console.log('| model | parameters | wasm accept MB/s | with maxNorm MB/s | plain JS loop MB/s | wasm / plain | round setup ms | finish ms |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  if (baseline) console.log(`baseline: ${baselineDir}`);
+  const b = baseline ? ' baseline accept MB/s | this build / baseline |' : '';
+  console.log(`| model | parameters | wasm accept MB/s | with maxNorm MB/s | plain JS loop MB/s | wasm / plain | round setup ms | finish ms |${b}`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|${baseline ? '---:|---:|' : ''}`);
   for (const r of rows) {
     const f = (x) => x.toFixed(0);
+    const extra = baseline ? ` ${f(r.baseline_accept_mb_s)} | ${r.wasm_over_baseline.toFixed(2)}x |` : '';
     console.log(
-      `| ${r.model} | ${r.parameters.toLocaleString('en')} | ${f(r.wasm_accept_mb_s)} | ${f(r.wasm_accept_max_norm_mb_s)} | ${f(r.plain_js_mb_s)} | ${(100 * r.ratio).toFixed(0)}% | ${r.round_setup_ms.toFixed(1)} | ${r.finish_ms.toFixed(1)} |`,
+      `| ${r.model} | ${r.parameters.toLocaleString('en')} | ${f(r.wasm_accept_mb_s)} | ${f(r.wasm_accept_max_norm_mb_s)} | ${f(r.plain_js_mb_s)} | ${(100 * r.ratio).toFixed(0)}% | ${r.round_setup_ms.toFixed(1)} | ${r.finish_ms.toFixed(1)} |${extra}`,
     );
   }
 }

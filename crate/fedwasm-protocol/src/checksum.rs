@@ -10,6 +10,8 @@
 //! * [`fnv1a64`]: 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime
 //!   `0x100000001b3`), for model fingerprints.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
 /// The byte-at-a-time lookup table.
 const TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
@@ -32,20 +34,28 @@ const TABLE: [u32; 256] = {
 };
 
 /// The slicing tables: `t[k][b]` is the CRC state after byte `b` followed
-/// by `k` zero bytes (`t[0]` is [`TABLE`]).
-fn slicing_tables() -> &'static [[u32; 256]; 16] {
-    static TABLES: std::sync::OnceLock<[[u32; 256]; 16]> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let mut t = [[0u32; 256]; 16];
-        t[0] = TABLE;
-        for k in 1..16 {
-            let prev = t[k - 1];
-            for (v, p) in t[k].iter_mut().zip(prev) {
-                *v = (p >> 8) ^ TABLE[(p & 0xFF) as usize];
+/// by `k` zero bytes (`t[0]` is [`TABLE`]). Built on first use, by
+/// whichever threads get there first: each writes the same values (relaxed
+/// atomic stores, which compile to plain stores), then marks them ready.
+/// (A `OnceLock` costs the aggregator's wasm its `Once` machinery.)
+fn slicing_tables() -> &'static [[AtomicU32; 256]; 16] {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicU32 = AtomicU32::new(0);
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ROW: [AtomicU32; 256] = [ZERO; 256];
+    static TABLES: [[AtomicU32; 256]; 16] = [ROW; 16];
+    static READY: AtomicBool = AtomicBool::new(false);
+    if !READY.load(Ordering::Acquire) {
+        for (b, &v) in TABLE.iter().enumerate() {
+            let mut c = v;
+            for row in &TABLES {
+                row[b].store(c, Ordering::Relaxed);
+                c = (c >> 8) ^ TABLE[(c & 0xFF) as usize];
             }
         }
-        t
-    })
+        READY.store(true, Ordering::Release);
+    }
+    &TABLES
 }
 
 /// CRC-32 of `bytes`.
@@ -57,34 +67,20 @@ pub fn crc32(bytes: &[u8]) -> u32 {
         for b in &mut blocks {
             // (Always 16 bytes: `chunks_exact`.)
             let b: &[u8; 16] = b.try_into().unwrap_or(&[0; 16]);
-            let [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15] = *b;
-            let lo = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]) ^ u64::from(c);
-            let hi = u64::from_le_bytes([b8, b9, b10, b11, b12, b13, b14, b15]);
-            // Byte j of the block moves through 15 - j zero bytes. Written
-            // out, on 64-bit words: at opt-level "z" a loop or a closure
-            // here stays one (a call per byte), and 32-bit words with
-            // masks run at half the speed in V8.
-            macro_rules! at {
-                ($k:literal, $word:ident, $byte:literal) => {
-                    t[$k][($word >> (8 * $byte)) as u8 as usize]
-                };
-            }
-            c = at!(15, lo, 0)
-                ^ at!(14, lo, 1)
-                ^ at!(13, lo, 2)
-                ^ at!(12, lo, 3)
-                ^ at!(11, lo, 4)
-                ^ at!(10, lo, 5)
-                ^ at!(9, lo, 6)
-                ^ at!(8, lo, 7)
-                ^ at!(7, hi, 0)
-                ^ at!(6, hi, 1)
-                ^ at!(5, hi, 2)
-                ^ at!(4, hi, 3)
-                ^ at!(3, hi, 4)
-                ^ at!(2, hi, 5)
-                ^ at!(1, hi, 6)
-                ^ at!(0, hi, 7);
+            // Byte j of the block moves through 15 - j zero bytes. The
+            // first four meet the state; the other twelve are table
+            // indices as they are (one byte load each, no shifts or masks).
+            let s = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let at = |k: usize, i: u32| t[k][(i & 0xFF) as usize].load(Ordering::Relaxed);
+            c = at(15, s) ^ at(14, s >> 8) ^ at(13, s >> 16) ^ at(12, s >> 24);
+            c ^=
+                at(11, b[4].into()) ^ at(10, b[5].into()) ^ at(9, b[6].into()) ^ at(8, b[7].into());
+            c ^=
+                at(7, b[8].into()) ^ at(6, b[9].into()) ^ at(5, b[10].into()) ^ at(4, b[11].into());
+            c ^= at(3, b[12].into())
+                ^ at(2, b[13].into())
+                ^ at(1, b[14].into())
+                ^ at(0, b[15].into());
         }
     }
     !blocks.remainder().iter().fold(c, |c, &b| {

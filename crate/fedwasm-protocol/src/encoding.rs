@@ -234,10 +234,10 @@ impl<'a> Reader<'a> {
     /// and the version.
     fn open(kind: Kind, bytes: &'a [u8], versions: &[u32]) -> Result<(Self, u32)> {
         let limits = Limits::current();
-        limits.check(
+        limits.check_with(
             "decode",
             LimitField::MessageBytes,
-            &format!("the size of a {}", kind.what()),
+            &|| format!("the size of a {}", kind.what()),
             bytes.len() as u64,
         )?;
         let err = |d: String| bad(kind, d);
@@ -307,7 +307,11 @@ impl<'a> Reader<'a> {
     }
 
     fn u64(&mut self, field: &str) -> Result<u64> {
-        let b = self.take(8, &|| field.to_string())?;
+        self.u64_with(&|| field.to_string())
+    }
+
+    fn u64_with(&mut self, field: &dyn Fn() -> String) -> Result<u64> {
+        let b = self.take(8, field)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
@@ -379,10 +383,10 @@ impl<'a> Reader<'a> {
             let len =
                 tensor_elements("decode", &shape).map_err(|e| e.in_context(field("the shape")))?;
             elements += len as u64;
-            Limits::current().check(
+            Limits::current().check_with(
                 "decode",
                 LimitField::ModelParameters,
-                &format!("the elements of {list} together"),
+                &|| format!("the elements of {list} together"),
                 elements,
             )?;
             let bytes = self.take(len.saturating_mul(4), &|| field("the data"))?;
@@ -401,7 +405,8 @@ impl<'a> Reader<'a> {
             let len = self.count(&|| format!("the length of metric {name:?} of {block}"), 8)?;
             let mut v = Vec::with_capacity(len);
             for _ in 0..len {
-                v.push(self.f64(&format!("a value of metric {name:?}"))?);
+                let bits = self.u64_with(&|| format!("a value of metric {name:?}"))?;
+                v.push(f64::from_bits(bits));
             }
             if out.insert(name.clone(), v).is_some() {
                 return Err(bad(

@@ -91,11 +91,26 @@ impl Limits {
     /// # Errors
     /// [`Error::Limit`] naming `op`, `what` and the limit when `n` is over it.
     pub fn check(&self, op: &'static str, field: LimitField, what: &str, n: u64) -> Result<u64> {
+        self.check_with(op, field, &|| what.to_string(), n)
+    }
+
+    /// [`Limits::check`] with the description made only when the check
+    /// fails (for checks on every message: no formatting when it passes).
+    ///
+    /// # Errors
+    /// As [`Limits::check`].
+    pub fn check_with(
+        &self,
+        op: &'static str,
+        field: LimitField,
+        what: &dyn Fn() -> String,
+        n: u64,
+    ) -> Result<u64> {
         let limit = self.get(field);
         if n > limit {
             return Err(Error::Limit {
                 op,
-                what: what.to_string(),
+                what: what(),
                 field: field.name(),
                 limit,
                 got: n.to_string(),
@@ -111,10 +126,10 @@ impl Limits {
     /// # Errors
     /// [`Error::Limit`] naming `op`, `what` and `max_message_bytes`.
     pub fn check_bytes(&self, op: &'static str, what: &str, len: usize) -> Result<()> {
-        self.check(
+        self.check_with(
             op,
             LimitField::MessageBytes,
-            &format!("the size in bytes of {what}"),
+            &|| format!("the size in bytes of {what}"),
             len as u64,
         )
         .map(drop)
