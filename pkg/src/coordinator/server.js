@@ -16,9 +16,9 @@ import { Coordinator } from './coordinator.js';
 import { readTaskFile, parseTask } from './task-file.js';
 import { loadAggregator } from '../aggregator.js';
 import { ReadGate } from './read-gate.js';
+import { heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 import { ready } from '../engine.js';
 
-const HEARTBEAT_MS = 15_000;
 // A message must arrive whole within this long once its first bytes have.
 const MESSAGE_TIMEOUT_MS = 120_000;
 
@@ -73,15 +73,18 @@ export async function serve(options) {
   });
   wss.on('connection', (ws, req) => {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    ws.gate = gate.watch(req.socket, ws);
     const session = coordinator.connect(
       {
         // Resolves once ws has written the frame to the socket.
         send: (bytes) => new Promise((resolve, reject) => ws.send(bytes, (e) => (e ? reject(e) : resolve()))),
         close: (code, reason) => ws.close(code, reason),
+        // The coordinator awaits this client's report: the upload gate may
+        // leave it unread while every upload slot is taken.
+        expectUpload: (expected) => gate.expect(ws.gate, expected),
       },
       remote,
     );
-    ws.gate = gate.watch(req.socket, ws);
     ws.missedPongs = 0;
     // Only the answer to our own ping counts (an unsolicited pong proves nothing).
     ws.on('pong', (data) => {
@@ -99,16 +102,13 @@ export async function serve(options) {
   const heartbeat = setInterval(() => {
     for (const socket of gate.stalled(MESSAGE_TIMEOUT_MS)) socket.destroy();
     for (const ws of wss.clients) {
-      // A connection waiting for an upload slot is not read, so its pongs wait too.
-      if (gate.isWaiting(ws.gate)) continue;
       // Three pings unanswered (45 s): a busy client may answer one late.
-      if (ws.missedPongs >= 3) {
-        ws.terminate();
-        continue;
+      const action = heartbeat(ws, gate.isWaiting(ws.gate));
+      if (action === 'terminate') ws.terminate();
+      else if (action === 'ping') {
+        ws.nonce = randomBytes(8);
+        ws.ping(ws.nonce);
       }
-      ws.missedPongs += 1;
-      ws.nonce = randomBytes(8);
-      ws.ping(ws.nonce);
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
