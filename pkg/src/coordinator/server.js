@@ -25,16 +25,20 @@ const MESSAGE_TIMEOUT_MS = 120_000;
 /**
  * Starts a coordinator and its server.
  * @param {{ task: string | object, host?: string, port?: number, stateDir?: string,
- *   tlsCert?: string, tlsKey?: string, log?: (line: string) => void, aggregator?: object }} options
- *   `task`: a task file's path, or its JSON as an object.
+ *   tlsCert?: string, tlsKey?: string, log?: (line: string) => void, aggregator?: object, heartbeatMs?: number }} options
+ *   `task`: a task file's path, or its JSON as an object. `heartbeatMs`: how
+ *   often connections are pinged (default 15 s; three unanswered in a row close one).
  * @returns {Promise<{ url: string, statusUrl: string, port: number, coordinator: Coordinator,
  *   done: Promise<object>, close: () => Promise<void> }>}
  */
 export async function serve(options) {
-  const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator } = options;
+  const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator, heartbeatMs = HEARTBEAT_MS } = options;
   await ready();
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new FedwasmError('invalid_argument', 'serve: give both tlsCert and tlsKey, or neither');
+  }
+  if (!(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) {
+    throw new FedwasmError('invalid_argument', `serve: heartbeatMs must be a positive number of milliseconds, got ${heartbeatMs}`);
   }
   const tls = tlsCert !== undefined;
   const task = typeof taskOption === 'string' ? readTaskFile(taskOption) : parseTask(taskOption);
@@ -99,7 +103,7 @@ export async function serve(options) {
     ws.on('close', () => session.closed());
   });
   // Connections that stop answering pings are closed (a frozen tab, a lost network).
-  const heartbeat = setInterval(() => {
+  const heartbeatTimer = setInterval(() => {
     for (const socket of gate.stalled(MESSAGE_TIMEOUT_MS)) socket.destroy();
     for (const ws of wss.clients) {
       // Three pings unanswered (45 s): a busy client may answer one late.
@@ -110,8 +114,8 @@ export async function serve(options) {
         ws.ping(ws.nonce);
       }
     }
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
+  }, heartbeatMs);
+  heartbeatTimer.unref();
 
   try {
     await new Promise((resolve, reject) => {
@@ -124,7 +128,7 @@ export async function serve(options) {
     // Rounds start once the server listens (a port in use leaves nothing running).
     await coordinator.start();
   } catch (e) {
-    clearInterval(heartbeat);
+    clearInterval(heartbeatTimer);
     coordinator.stop();
     await new Promise((resolve) => http.close(() => resolve()));
     throw e.code === 'EADDRINUSE' ? new FedwasmError('io', `serve: ${host}:${port} is in use`) : e;
@@ -136,7 +140,7 @@ export async function serve(options) {
   let closing = null;
   const close = () => {
     closing ??= (async () => {
-      clearInterval(heartbeat);
+      clearInterval(heartbeatTimer);
       coordinator.stop();
       for (const ws of wss.clients) ws.terminate();
       await new Promise((resolve) => wss.close(() => resolve()));
