@@ -186,6 +186,16 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Tells the transport whether a report (a large message) is awaited from
+   * this client, from its selection to its report or its round's close: the
+   * server's upload gate may leave such a connection unread while every
+   * upload slot is taken (`conn.expectUpload` is optional).
+   */
+  #expectUpload(client, expected) {
+    client.conn.expectUpload?.(expected);
+  }
+
   #drop(client, code, reason) {
     client.conn.close(code, reason);
   }
@@ -307,6 +317,7 @@ export class Coordinator {
     if (r && r.outstanding.delete(client)) {
       client.lastTask = client.task?.number;
       client.task = null;
+      this.#expectUpload(client, false);
       this.#log(`client ${client.key} gave up its task of ${r.kind === 'train' ? 'round' : 'the evaluation after round'} ${r.round}: ${why}`);
       this.#signal();
     }
@@ -348,6 +359,7 @@ export class Coordinator {
     client.lastTask = client.task.number;
     client.task = null;
     client.state = 'idle';
+    this.#expectUpload(client, false);
     this.#send(client, { type: 'accepted', round: r.roundId, meta: { task: number, kind: r.kind, round: r.round, accepted: r.store.accepted } });
     this.#signal();
   }
@@ -484,6 +496,7 @@ export class Coordinator {
       c.lastTask = c.task?.number;
       c.task = null;
       c.state = 'idle';
+      this.#expectUpload(c, false);
       if (!notify) continue;
       if (c.sending) this.#drop(c, CLOSE.protocol, 'too slow to take its task');
       else this.#send(c, { type: 'round_closed', round: r.roundId, meta: { task: c.lastTask, reason: why } });
@@ -548,6 +561,7 @@ export class Coordinator {
       c.state = 'selected';
       c.task = { number: ++this.#taskNumber };
       c.progress = null;
+      this.#expectUpload(c, true);
     }
     // Tasks go out a few at a time, each written once the one before it in
     // its lane has been handed to the network: a task holds the whole model,

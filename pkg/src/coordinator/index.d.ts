@@ -84,6 +84,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** The aggregator module to use (default: `loadAggregator()` of `fedwasm/aggregator`). */
   aggregator?: object;
+  /** How often every connection is pinged, in ms (default 15000); three pings unanswered in a row close it. */
+  heartbeatMs?: number;
 }
 
 export interface Server {

@@ -16,25 +16,29 @@ import { Coordinator } from './coordinator.js';
 import { readTaskFile, parseTask } from './task-file.js';
 import { loadAggregator } from '../aggregator.js';
 import { ReadGate } from './read-gate.js';
+import { heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 import { ready } from '../engine.js';
 
-const HEARTBEAT_MS = 15_000;
 // A message must arrive whole within this long once its first bytes have.
 const MESSAGE_TIMEOUT_MS = 120_000;
 
 /**
  * Starts a coordinator and its server.
  * @param {{ task: string | object, host?: string, port?: number, stateDir?: string,
- *   tlsCert?: string, tlsKey?: string, log?: (line: string) => void, aggregator?: object }} options
- *   `task`: a task file's path, or its JSON as an object.
+ *   tlsCert?: string, tlsKey?: string, log?: (line: string) => void, aggregator?: object, heartbeatMs?: number }} options
+ *   `task`: a task file's path, or its JSON as an object. `heartbeatMs`: how
+ *   often connections are pinged (default 15 s; three unanswered in a row close one).
  * @returns {Promise<{ url: string, statusUrl: string, port: number, coordinator: Coordinator,
  *   done: Promise<object>, close: () => Promise<void> }>}
  */
 export async function serve(options) {
-  const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator } = options;
+  const { task: taskOption, host = '127.0.0.1', port = 8787, stateDir = null, tlsCert, tlsKey, log, aggregator, heartbeatMs = HEARTBEAT_MS } = options;
   await ready();
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new FedwasmError('invalid_argument', 'serve: give both tlsCert and tlsKey, or neither');
+  }
+  if (!(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) {
+    throw new FedwasmError('invalid_argument', `serve: heartbeatMs must be a positive number of milliseconds, got ${heartbeatMs}`);
   }
   const tls = tlsCert !== undefined;
   const task = typeof taskOption === 'string' ? readTaskFile(taskOption) : parseTask(taskOption);
@@ -73,15 +77,18 @@ export async function serve(options) {
   });
   wss.on('connection', (ws, req) => {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    ws.gate = gate.watch(req.socket, ws);
     const session = coordinator.connect(
       {
         // Resolves once ws has written the frame to the socket.
         send: (bytes) => new Promise((resolve, reject) => ws.send(bytes, (e) => (e ? reject(e) : resolve()))),
         close: (code, reason) => ws.close(code, reason),
+        // The coordinator awaits this client's report: the upload gate may
+        // leave it unread while every upload slot is taken.
+        expectUpload: (expected) => gate.expect(ws.gate, expected),
       },
       remote,
     );
-    ws.gate = gate.watch(req.socket, ws);
     ws.missedPongs = 0;
     // Only the answer to our own ping counts (an unsolicited pong proves nothing).
     ws.on('pong', (data) => {
@@ -96,22 +103,19 @@ export async function serve(options) {
     ws.on('close', () => session.closed());
   });
   // Connections that stop answering pings are closed (a frozen tab, a lost network).
-  const heartbeat = setInterval(() => {
+  const heartbeatTimer = setInterval(() => {
     for (const socket of gate.stalled(MESSAGE_TIMEOUT_MS)) socket.destroy();
     for (const ws of wss.clients) {
-      // A connection waiting for an upload slot is not read, so its pongs wait too.
-      if (gate.isWaiting(ws.gate)) continue;
       // Three pings unanswered (45 s): a busy client may answer one late.
-      if (ws.missedPongs >= 3) {
-        ws.terminate();
-        continue;
+      const action = heartbeat(ws, gate.isWaiting(ws.gate));
+      if (action === 'terminate') ws.terminate();
+      else if (action === 'ping') {
+        ws.nonce = randomBytes(8);
+        ws.ping(ws.nonce);
       }
-      ws.missedPongs += 1;
-      ws.nonce = randomBytes(8);
-      ws.ping(ws.nonce);
     }
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
+  }, heartbeatMs);
+  heartbeatTimer.unref();
 
   try {
     await new Promise((resolve, reject) => {
@@ -124,7 +128,7 @@ export async function serve(options) {
     // Rounds start once the server listens (a port in use leaves nothing running).
     await coordinator.start();
   } catch (e) {
-    clearInterval(heartbeat);
+    clearInterval(heartbeatTimer);
     coordinator.stop();
     await new Promise((resolve) => http.close(() => resolve()));
     throw e.code === 'EADDRINUSE' ? new FedwasmError('io', `serve: ${host}:${port} is in use`) : e;
@@ -136,7 +140,7 @@ export async function serve(options) {
   let closing = null;
   const close = () => {
     closing ??= (async () => {
-      clearInterval(heartbeat);
+      clearInterval(heartbeatTimer);
       coordinator.stop();
       for (const ws of wss.clients) ws.terminate();
       await new Promise((resolve) => wss.close(() => resolve()));
