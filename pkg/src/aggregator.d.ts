@@ -20,6 +20,8 @@ export declare class ServerRound {
    * refused with reason `norm`.
    */
   accept(update: Uint8Array, maxNorm?: number): void;
+  /** Every check of `accept` without adding the update: throws what `accept` would; changes nothing. */
+  check(update: Uint8Array, maxNorm?: number): void;
   /** Ends the round: the next state (FWCK) and the round's metrics (JSON, TFF's nesting). */
   finish(): { state: Uint8Array; metrics: string };
   /** Frees the round's wasm memory now (else at garbage collection); unusable after. */

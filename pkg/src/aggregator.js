@@ -103,6 +103,20 @@ function wrapRound(Base) {
       return guard(() => super.accept(update, maxNorm));
     }
 
+    /**
+     * Every check of `accept` (decode, CRC, the round's checks, `maxNorm`)
+     * without adding the update: throws what `accept` would, else nothing
+     * changes.
+     * @param {Uint8Array} update
+     * @param {number} [maxNorm]
+     */
+    check(update, maxNorm) {
+      if (maxNorm !== undefined && typeof maxNorm !== 'number') {
+        throw invalid('ServerRound.check', `maxNorm must be a number or undefined, got ${describe(maxNorm)}`);
+      }
+      return guard(() => super.check(update, maxNorm));
+    }
+
     finish() {
       return guard(() => super.finish());
     }

@@ -241,20 +241,31 @@ test('a round in JS: task out, hand-encoded FWUP in, FWCK and metrics back', () 
   const delta = global.map(({ name, shape, data }) => ({ name, shape, data: data.map(() => 0.25) }));
   const good = { round: roundId, fp, key, weight: 10, examples: 10, loss: 0.5, tensors: delta };
 
-  // Refused, each for its reason, and nothing changes.
-  refused(() => round.accept(update({ ...good, round: 1n })), 'round_id');
-  refused(() => round.accept(update({ ...good, fp: fp ^ 1n })), 'fingerprint');
-  refused(() => round.accept(update({ ...good, weight: 3 })), 'weight');
+  // Refused, each for its reason, and nothing changes; check() says the
+  // same without accepting.
   const wrongShape = [delta[0], { name: 'dense/bias', shape: [3], data: [0, 0, 0] }];
-  refused(() => round.accept(update({ ...good, tensors: wrongShape })), 'structure');
+  for (const [bad, reason] of [
+    [update({ ...good, round: 1n }), 'round_id'],
+    [update({ ...good, fp: fp ^ 1n }), 'fingerprint'],
+    [update({ ...good, weight: 3 }), 'weight'],
+    [update({ ...good, tensors: wrongShape }), 'structure'],
+  ]) {
+    refused(() => round.check(bad), reason);
+    refused(() => round.accept(bad), reason);
+  }
   assert.equal(round.accepted, 0);
   // A corrupt message is bad data, not a refusal.
   const corrupt = update(good);
   corrupt[corrupt.length - 1] ^= 1;
+  assert.throws(() => round.check(corrupt), (err) => err.code === 'bad_data' && /checksum/.test(err.message));
   assert.throws(() => round.accept(corrupt), (err) => err.code === 'bad_data' && /checksum/.test(err.message));
 
+  round.check(update(good));
+  round.check(update(good));
+  assert.equal(round.accepted, 0, 'check accepts nothing');
   round.accept(update(good));
   assert.equal(round.accepted, 1);
+  refused(() => round.check(update(good)), 'duplicate');
   refused(() => round.accept(update(good)), 'duplicate');
 
   const { state: next, metrics } = round.finish();
@@ -264,6 +275,7 @@ test('a round in JS: task out, hand-encoded FWUP in, FWCK and metrics back', () 
   assert.equal(m.finalizer.update_non_finite, 0);
   assert.deepEqual(m.aggregator, { mean_value: {}, mean_weight: {} });
   refused(() => round.accept(update(good)), 'closed');
+  refused(() => round.check(update(good)), 'closed');
 
   // The new state is an FWCK checkpoint: JSON header, then the weights
   // moved by SGD at rate 1 to global + mean delta.

@@ -4,9 +4,11 @@
 // For each model (cnn_dropout's 1,199,882 parameters in its 8 tensors, and
 // softmax regression's 7,850), K clients' FWUP updates are encoded here
 // once; then, per repetition,
-//   * wasm: a fresh ServerRound accepts the K updates (decode + CRC-32,
-//     validation, the exact fixed-point sums: everything accept does);
-//     again with a maxNorm bound (the L2 norm on top);
+//   * wasm: a fresh ServerRound checks the K updates (`check`: decode +
+//     CRC-32, validation: every step of accept but the adding), then
+//     accepts them (everything accept does: the same steps and the exact
+//     fixed-point sums); "adding" is accept's time less check's, the
+//     aggregation itself. Again with a maxNorm bound (the L2 norm on top);
 //   * plain JS: `sum[i] += w * u[i]` over the same f32 data (Float32Array
 //     views into the same FWUP bytes) into a Float64Array;
 // and prints MB/s of f32 update payload (4 bytes a parameter, K updates),
@@ -206,6 +208,9 @@ function bench({ name, variables }) {
   const setup = [];
   const finish = [];
   const plain = [];
+  const checks = []; // check() alone
+  const adding = []; // accept() - check(): the exact sums and the metric sums
+  const addingRatios = [];
   const baseMBs = [];
   const baseRatios = [];
   // wasm / plain of each repetition (the two run back to back, so a slow
@@ -219,6 +224,11 @@ function bench({ name, variables }) {
       let t = performance.now();
       const round = new agg.ServerRound(spec, state);
       const tSetup = performance.now() - t;
+      // check: every step of accept but the adding (decode, CRC-32,
+      // validation), on the same round, just before.
+      t = performance.now();
+      if (maxNorm === undefined) for (const u of updates) round.check(u.bytes);
+      const tCheck = performance.now() - t;
       t = performance.now();
       for (const u of updates) round.accept(u.bytes, maxNorm);
       const tAccept = performance.now() - t;
@@ -231,7 +241,11 @@ function bench({ name, variables }) {
         continue;
       }
       (maxNorm === undefined ? wasm : bounded).push(payloadMB / (tAccept / 1e3));
-      if (maxNorm === undefined) setup.push(tSetup), finish.push(tFinish);
+      if (maxNorm === undefined) {
+        setup.push(tSetup), finish.push(tFinish);
+        checks.push(payloadMB / (tCheck / 1e3));
+        adding.push(payloadMB / (Math.max(tAccept - tCheck, 1e-3) / 1e3));
+      }
     }
     // The baseline build, on the same updates.
     if (baseline) {
@@ -265,6 +279,7 @@ function bench({ name, variables }) {
     }
     plain.push(payloadMB / (tPlain / 1e3));
     ratios.push(wasm[wasm.length - 1] / plain[plain.length - 1]);
+    addingRatios.push(adding[adding.length - 1] / plain[plain.length - 1]);
   }
   // The two computed the same mean (to f32 rounding, a sanity check).
   const text = new DataView(wasmMean.buffer, wasmMean.byteOffset);
@@ -289,6 +304,9 @@ function bench({ name, variables }) {
     wasm_accept_max_norm_mb_s: median(bounded),
     plain_js_mb_s: median(plain),
     ratio: median(ratios),
+    wasm_check_mb_s: median(checks),
+    wasm_adding_mb_s: median(adding),
+    adding_ratio: median(addingRatios),
     round_setup_ms: median(setup),
     finish_ms: median(finish),
     ...(baseline ? { baseline_accept_mb_s: median(baseMBs), wasm_over_baseline: median(baseRatios) } : {}),
@@ -305,13 +323,13 @@ if (asJson) {
   console.log(`aggregation throughput: ${machine}; ${clients} clients a round, median of ${reps} repetitions`);
   if (baseline) console.log(`baseline: ${baselineDir}`);
   const b = baseline ? ' baseline accept MB/s | this build / baseline |' : '';
-  console.log(`| model | parameters | wasm accept MB/s | with maxNorm MB/s | plain JS loop MB/s | wasm / plain | round setup ms | finish ms |${b}`);
-  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|${baseline ? '---:|---:|' : ''}`);
+  console.log(`| model | parameters | wasm accept MB/s | with maxNorm MB/s | plain JS loop MB/s | wasm / plain | check MB/s | adding (accept - check) MB/s | adding / plain | round setup ms | finish ms |${b}`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${baseline ? '---:|---:|' : ''}`);
   for (const r of rows) {
     const f = (x) => x.toFixed(0);
     const extra = baseline ? ` ${f(r.baseline_accept_mb_s)} | ${r.wasm_over_baseline.toFixed(2)}x |` : '';
     console.log(
-      `| ${r.model} | ${r.parameters.toLocaleString('en')} | ${f(r.wasm_accept_mb_s)} | ${f(r.wasm_accept_max_norm_mb_s)} | ${f(r.plain_js_mb_s)} | ${(100 * r.ratio).toFixed(0)}% | ${r.round_setup_ms.toFixed(1)} | ${r.finish_ms.toFixed(1)} |${extra}`,
+      `| ${r.model} | ${r.parameters.toLocaleString('en')} | ${f(r.wasm_accept_mb_s)} | ${f(r.wasm_accept_max_norm_mb_s)} | ${f(r.plain_js_mb_s)} | ${(100 * r.ratio).toFixed(0)}% | ${f(r.wasm_check_mb_s)} | ${f(r.wasm_adding_mb_s)} | ${(100 * r.adding_ratio).toFixed(0)}% | ${r.round_setup_ms.toFixed(1)} | ${r.finish_ms.toFixed(1)} |${extra}`,
     );
   }
 }

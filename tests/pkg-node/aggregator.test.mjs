@@ -52,6 +52,14 @@ test('loadAggregator: cached, a round, FedwasmErrors', async () => {
     () => round.accept(new Uint8Array(16), '1'),
     (e) => e instanceof FedwasmError && e.code === 'invalid_argument' && /maxNorm/.test(e.message),
   );
+  assert.throws(
+    () => round.check(new Uint8Array(16)),
+    (e) => e instanceof FedwasmError && e.code === 'bad_data',
+  );
+  assert.throws(
+    () => round.check(new Uint8Array(16), '1'),
+    (e) => e instanceof FedwasmError && e.code === 'invalid_argument' && /maxNorm/.test(e.message),
+  );
   const { state, metrics } = round.finish();
   assert.equal(String.fromCharCode(...state.subarray(0, 4)), 'FWCK');
   assert.equal(JSON.parse(metrics).client_work.train.num_examples, 0);

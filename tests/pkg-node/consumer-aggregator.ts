@@ -8,6 +8,7 @@ export async function aggregate(spec: string, weights: Uint8Array, updates: Uint
   const id: bigint = round.roundId;
   const task: Uint8Array = round.task(id + 1n, '');
   const plain: Uint8Array = round.task(2n);
+  for (const u of updates) round.check(u, 10.5);
   for (const u of updates) round.accept(u, 10.5);
   if (task.length + plain.length > 0) round.accept(updates[0] ?? new Uint8Array(), undefined);
   const n: number = round.accepted;

@@ -155,6 +155,20 @@ impl Round {
     /// decoding errors; [`Error::Refused`] with its reason (the round's, or
     /// `norm`). Nothing changes on error.
     pub fn accept(&mut self, update: &[u8], max_norm: Option<f64>) -> Result<()> {
+        self.receive(update, max_norm, true)
+    }
+
+    /// Every check of [`Round::accept`] (the decode, the round's, the norm
+    /// bound's) without adding the update: whether `accept` would take it.
+    ///
+    /// # Errors
+    /// As [`Round::accept`].
+    pub fn check(&mut self, update: &[u8], max_norm: Option<f64>) -> Result<()> {
+        self.receive(update, max_norm, false)
+    }
+
+    /// [`Round::accept`] (`add`) or [`Round::check`]: one body for both.
+    fn receive(&mut self, update: &[u8], max_norm: Option<f64>, add: bool) -> Result<()> {
         if let Some(bound) = max_norm {
             // NaN is neither >= 0 nor < 0.
             if bound.is_nan() || bound < 0.0 {
@@ -166,7 +180,11 @@ impl Round {
         }
         let update = ClientUpdate::from_bytes(update)?;
         let round = self.round.as_mut().ok_or_else(closed)?;
-        round.accept_bounded(&update, max_norm)
+        if add {
+            round.accept_bounded(&update, max_norm)
+        } else {
+            round.check_bounded(&update, max_norm)
+        }
     }
 
     /// Ends the round: the new state as an `FWCK` checkpoint and the

@@ -116,3 +116,20 @@ fn the_rounds_own_reasons_come_first_and_bad_bounds_are_invalid() {
     r.finish().unwrap();
     assert_eq!(reason(&r.accept(&two, Some(10.0)).unwrap_err()), "closed");
 }
+
+#[test]
+fn check_gives_the_verdict_of_accept_and_changes_nothing() {
+    let mut r = round();
+    let u = update(&r, 1, [3.0, 0.0, 0.0, 4.0, 0.0, 0.0], [0.0, 12.0]).to_bytes();
+    assert_eq!(reason(&r.check(&u, Some(12.5)).unwrap_err()), "norm");
+    r.check(&u, Some(13.0)).unwrap();
+    r.check(&u, None).unwrap();
+    assert_eq!(r.accepted().unwrap(), 0);
+    r.accept(&u, None).unwrap();
+    assert_eq!(reason(&r.check(&u, None).unwrap_err()), "duplicate");
+    // The sums hold the one accepted update, not the checked ones.
+    let mut once = round();
+    once.accept(&u, None).unwrap();
+    assert_eq!(r.finish().unwrap(), once.finish().unwrap());
+    assert_eq!(reason(&r.check(&u, None).unwrap_err()), "closed");
+}

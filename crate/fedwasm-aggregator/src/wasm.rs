@@ -81,6 +81,12 @@ impl ServerRound {
         self.0.accept(update, max_norm).map_err(js_error)
     }
 
+    /// Every check of `accept` without adding the update: throws what
+    /// `accept` would, else returns nothing and changes nothing.
+    pub fn check(&mut self, update: &[u8], max_norm: Option<f64>) -> Result<(), JsValue> {
+        self.0.check(update, max_norm).map_err(js_error)
+    }
+
     /// Ends the round: `{ state: Uint8Array (FWCK), metrics: string (JSON) }`.
     pub fn finish(&mut self) -> Result<JsValue, JsValue> {
         let (state, metrics) = self.0.finish().map_err(js_error)?;

@@ -323,20 +323,7 @@ impl ServerRound {
     /// # Errors
     /// As [`ServerRound::accept`], and the `norm` refusal.
     pub fn accept_bounded(&mut self, update: &ClientUpdate, max_norm: Option<f64>) -> Result<()> {
-        let (weight, exponents, norm) = self.validate(update, max_norm.is_some())?;
-        if let Some(bound) = max_norm {
-            if norm > bound {
-                return Err(self.refuse(
-                    update,
-                    "norm",
-                    format!(
-                        "its L2 norm {} is over the bound {}",
-                        Float(norm),
-                        Float(bound)
-                    ),
-                ));
-            }
-        }
+        let (weight, exponents) = self.admit(update, max_norm)?;
         if !self.spec.work.is_evaluation() {
             let values: Vec<&[f32]> = update.update.iter().map(|t| t.data.as_slice()).collect();
             self.aggregation
@@ -360,7 +347,36 @@ impl ServerRound {
     /// # Errors
     /// As [`ServerRound::accept`].
     pub fn check(&self, update: &ClientUpdate) -> Result<()> {
-        self.validate(update, false).map(|_| ())
+        self.check_bounded(update, None)
+    }
+
+    /// Every check of [`ServerRound::accept_bounded`], the norm bound's too,
+    /// without adding anything.
+    ///
+    /// # Errors
+    /// As [`ServerRound::accept_bounded`].
+    pub fn check_bounded(&self, update: &ClientUpdate, max_norm: Option<f64>) -> Result<()> {
+        self.admit(update, max_norm).map(drop)
+    }
+
+    /// The checks of [`ServerRound::accept_bounded`]: the round's, then the
+    /// norm bound's. Returns the weight and each tensor's exponents.
+    fn admit(&self, update: &ClientUpdate, max_norm: Option<f64>) -> Result<(u64, Vec<Exponents>)> {
+        let (weight, exponents, norm) = self.validate(update, max_norm.is_some())?;
+        if let Some(bound) = max_norm {
+            if norm > bound {
+                return Err(self.refuse(
+                    update,
+                    "norm",
+                    format!(
+                        "its L2 norm {} is over the bound {}",
+                        Float(norm),
+                        Float(bound)
+                    ),
+                ));
+            }
+        }
+        Ok((weight, exponents))
     }
 
     /// An [`Error::Refused`] of `update` by this round, with `reason`.
