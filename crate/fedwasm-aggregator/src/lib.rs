@@ -172,8 +172,13 @@ impl Round {
         if let Some(bound) = max_norm {
             // NaN is neither >= 0 nor < 0.
             if bound.is_nan() || bound < 0.0 {
+                let op = if add {
+                    "ServerRound::accept"
+                } else {
+                    "ServerRound::check"
+                };
                 return Err(Error::invalid(
-                    "ServerRound::accept",
+                    op,
                     format!("maxNorm must be a number >= 0, got {}", Float(bound)),
                 ));
             }
