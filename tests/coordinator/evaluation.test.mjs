@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve } from '../../pkg/src/coordinator/index.js';
-import { femnist, fleet, fw, tempDir, testAccuracy, tokens, until, w1Task } from './lib.mjs';
+import { femnist, fleet, fw, reconTask, tempDir, testAccuracy, tokens, until, w1Task } from './lib.mjs';
 import { CheckpointStore } from '../../pkg/src/coordinator/checkpoint.js';
 
 test('evaluation rounds after rounds 2 and 3 of 3 (every 2, and the last), on the clients\' test examples', async () => {
@@ -53,23 +53,7 @@ test('FedRecon: an evaluation round after each round reconstructs on part of eac
   const users = 4;
   const data = await fw.ClientData.syntheticRatings({ users, items: 30, rank: 2, ratingsPerUser: 30, noise: 0.3, seed: 2 });
   const tk = tokens(users);
-  const server = await serve({
-    port: 0,
-    log: () => {},
-    task: {
-      model: { builtin: 'matrixFactorization', options: { items: 30, dim: 4 } },
-      algorithm: 'fedRecon',
-      rounds: 2,
-      clientsPerRound: users,
-      minReports: users,
-      reportDeadlineSeconds: 30,
-      clientOptimizer: { name: 'sgd', learningRate: 0.3 },
-      reconstructionOptimizer: { name: 'sgd', learningRate: 0.5 },
-      preprocessing: { batchSize: 5 },
-      tokens: tk,
-      evaluation: { every: 1 },
-    },
-  });
+  const server = await serve({ port: 0, log: () => {}, task: reconTask(users, { rounds: 2, tokens: tk, evaluation: { every: 1 } }) });
   const f = fleet(server.url, { data, testData: data, ids: data.clientIds, tokenList: tk });
   try {
     const { history } = await server.done;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { serve } from '../../pkg/src/coordinator/index.js';
 import { decodeFrame } from '../../pkg/src/net/frames.js';
-import { fw, tokens, tempDir, until } from './lib.mjs';
+import { fw, reconTask, tokens, tempDir, until } from './lib.mjs';
 import { decodeUpdate } from './wire.mjs';
 
 const WS = createRequire(new URL('../../pkg/package.json', import.meta.url))('ws');
@@ -53,22 +53,7 @@ test('a FedRecon client sends no local-variable value and no raw example, and ke
   const users = 4;
   const data = await fw.ClientData.syntheticRatings({ users, items: 30, rank: 2, ratingsPerUser: 30, noise: 0.3, seed: 1 });
   const tk = tokens(users);
-  const server = await serve({
-    port: 0,
-    log: () => {},
-    task: {
-      model: { builtin: 'matrixFactorization', options: { items: 30, dim: 4 } },
-      algorithm: 'fedRecon',
-      rounds: 3,
-      clientsPerRound: users,
-      minReports: users,
-      reportDeadlineSeconds: 30,
-      clientOptimizer: { name: 'sgd', learningRate: 0.3 },
-      reconstructionOptimizer: { name: 'sgd', learningRate: 0.5 },
-      preprocessing: { batchSize: 5 },
-      tokens: tk,
-    },
-  });
+  const server = await serve({ port: 0, log: () => {}, task: reconTask(users, { rounds: 3, tokens: tk }) });
   const dirs = [];
   const sent = []; // [client, bytes]
   const kept = []; // [client, FWCS bytes] every time a client stores its locals

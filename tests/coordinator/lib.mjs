@@ -51,6 +51,26 @@ export function w1Task(overrides = {}) {
 }
 
 /**
+ * A FedRecon task on synthetic ratings (`fw.ClientData.syntheticRatings`
+ * with 30 items): every one of `users` clients in every round.
+ */
+export function reconTask(users, overrides = {}) {
+  return {
+    model: { builtin: 'matrixFactorization', options: { items: 30, dim: 4 } },
+    algorithm: 'fedRecon',
+    rounds: 3,
+    clientsPerRound: users,
+    minReports: users,
+    reportDeadlineSeconds: 30,
+    clientOptimizer: { name: 'sgd', learningRate: 0.3 },
+    reconstructionOptimizer: { name: 'sgd', learningRate: 0.5 },
+    preprocessing: { batchSize: 5 },
+    tokens: tokens(users),
+    ...overrides,
+  };
+}
+
+/**
  * Connects one client per id (token i for ids[i]); returns the clients and
  * a close() for all. `onClient(client, i)` may add listeners;
  * `WebSocketFor(i)` may give client i its own WebSocket class.
